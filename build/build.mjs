@@ -1,0 +1,31 @@
+// Bundles the Node-side entry points (CLI, server worker, benchmark) into out/.
+// esbuild is used rather than tsc emit because it is fast enough to run before every
+// `npm run serve` and keeps node_modules packages external (resolved at run time).
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const quiet = process.argv.includes('--quiet');
+
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: quiet ? 'warning' : 'info',
+  banner: { js: "import { createRequire as __roostCreateRequire } from 'node:module'; const require = __roostCreateRequire(import.meta.url);" },
+};
+
+await build({
+  ...common,
+  entryPoints: {
+    cli: 'electron/headless/cli.ts',
+    worker: 'electron/server/worker.ts',
+    bench: 'bench/bench.ts',
+  },
+  outdir: 'out',
+});

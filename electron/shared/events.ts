@@ -1,0 +1,26 @@
+// Events the mail server worker reports to its supervisor (and, through it, to the app).
+// Plain data only: they cross a worker_threads MessagePort and, later, IPC/WebSocket.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LogRecord {
+  level: LogLevel;
+  /** Dovecot-style service prefix: 'imap-login', 'imap', 'master', 'auth', 'roost'. */
+  service: string;
+  /** The line in Dovecot's words, e.g. 'Login: user=<bob@brokkr.net>, method=PLAIN, ...'. Never contains a password. */
+  message: string;
+  time: number;
+}
+
+export type ServerEvent =
+  | { type: 'listening'; host: string; port: number }
+  | { type: 'connection-opened'; session: string; remote: string; local: string; time: number }
+  | { type: 'connection-closed'; session: string; user?: string; reason: string; time: number }
+  | { type: 'login'; session: string; user: string; method: string; remote: string; time: number }
+  | { type: 'login-failed'; session: string; user?: string; method: string; remote: string; reason: string; time: number }
+  | { type: 'mailbox-selected'; session: string; user: string; mailbox: string | null; time: number }
+  | { type: 'mailbox-changed'; user: string; mailbox: string; exists: number; time: number }
+  | { type: 'error'; message: string; code?: string; time: number }
+  | { type: 'log'; record: LogRecord };
+
+export type ServerEventSink = (event: ServerEvent) => void;
