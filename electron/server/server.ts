@@ -1,11 +1,21 @@
 // The mail server: listens for IMAP connections and runs sessions.
 // Runs inside the worker thread (worker.ts) and, for tests, in-process. Never imports electron.
+
+import net from 'node:net';
 import type { ServerSettings } from '../shared/settings-types.js';
-import type { ServerEventSink } from '../shared/events.js';
+import type { ServerEvent, ServerEventSink } from '../shared/events.js';
+import { DEFAULT_LIMITS, type ImapLimits } from './imap/limits.js';
+import type { ServerContext } from './imap/session.js';
+import { Connection } from './net/connection.js';
+import { checkUsername, verifyPassword, resolveUser, AuthError } from './auth/index.js';
+import { openMailStore } from './storage/index.js';
+import type { MailStore } from './storage/types.js';
 
 export interface MailServerOptions {
   settings: ServerSettings;
   events: ServerEventSink;
+  /** Override protocol limits (tests use small ones). */
+  limits?: Partial<ImapLimits>;
 }
 
 export interface MailServer {
@@ -17,6 +27,173 @@ export interface MailServer {
   close(reason?: string): Promise<void>;
 }
 
-export async function startMailServer(_options: MailServerOptions): Promise<MailServer> {
-  throw new Error('not implemented yet');
+/** Error with a stable code for the CLI/app to explain (EADDRINUSE, EACCES...). */
+export class ListenError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+export async function startMailServer(options: MailServerOptions): Promise<MailServer> {
+  const { settings, events } = options;
+  const limits: ImapLimits = {
+    ...DEFAULT_LIMITS,
+    maxLineLength: settings.imap_max_line_length || DEFAULT_LIMITS.maxLineLength,
+    maxLiteralSize: settings.max_literal_size || DEFAULT_LIMITS.maxLiteralSize,
+    ...options.limits,
+  };
+  const conns = new Set<Connection>();
+  const perUserIp = new Map<string, number>();
+  let closing = false;
+
+  const emit = (event: ServerEvent) => {
+    try {
+      events(event);
+    } catch {
+      // A failing listener must not take the server down.
+    }
+  };
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', service: string, message: string) =>
+    emit({ type: 'log', record: { level, service, message, time: Date.now() } });
+
+  const ctx: ServerContext = {
+    settings,
+    limits,
+    emit,
+    log,
+    get closing() {
+      return closing;
+    },
+    async authenticate(username, password) {
+      // Dovecot's default auth_username_format is %Lu: user names are compared lowercased.
+      const problem = checkUsername(settings, username);
+      if (problem) return { ok: false, reason: problem };
+      if (!verifyPassword(settings, password)) return { ok: false, reason: 'Password mismatch' };
+      try {
+        // Refuse here, not at mailbox-open time, anything that would leave the vmail base.
+        return { ok: true, user: resolveUser(settings, username).user };
+      } catch (err) {
+        if (err instanceof AuthError) return { ok: false, reason: err.message };
+        throw err;
+      }
+    },
+    acquireUserIp(user, ip) {
+      const key = `${user}\0${ip}`;
+      const n = perUserIp.get(key) ?? 0;
+      const max = settings.mail_max_userip_connections;
+      if (max > 0 && n >= max) return false;
+      perUserIp.set(key, n + 1);
+      return true;
+    },
+    releaseUserIp(user, ip) {
+      const key = `${user}\0${ip}`;
+      const n = (perUserIp.get(key) ?? 1) - 1;
+      if (n <= 0) perUserIp.delete(key);
+      else perUserIp.set(key, n);
+    },
+    async openStore(user): Promise<MailStore> {
+      const loc = resolveUser(settings, user);
+      // resolveUser applies the userdb uid/gid, or the vmail base's owner when running as root.
+      const owner = loc.uid !== undefined && loc.gid !== undefined ? { uid: loc.uid, gid: loc.gid } : undefined;
+      const store = openMailStore({
+        user,
+        root: loc.maildir,
+        owner,
+        cacheDir: settings.cache_dir,
+        log: (level, message) => log(level, `imap(${user})`, message),
+      });
+      await store.ensure();
+      return store;
+    },
+  };
+
+  const server = net.createServer((socket) => {
+    if (closing) {
+      socket.end('* BYE Server shutting down.\r\n');
+      return;
+    }
+    const conn = new Connection(socket, ctx, (c) => conns.delete(c));
+    conns.add(conn);
+    emit({
+      type: 'connection-opened',
+      session: conn.session.id,
+      remote: conn.remoteAddress,
+      local: conn.localAddress,
+      time: Date.now(),
+    });
+    conn.start();
+  });
+  server.maxConnections = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(new ListenError(err.code ?? 'ELISTEN', listenProblem(err, settings.listen, settings.port)));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host: settings.listen, port: settings.port, exclusive: true });
+  });
+  server.on('error', (err) => emit({ type: 'error', message: `listener: ${err.message}`, time: Date.now() }));
+
+  const addr = server.address() as net.AddressInfo;
+  log('info', 'master', `Roost v${process.env.ROOST_VERSION ?? '0'} starting up for imap on ${addr.address}:${addr.port}`);
+  emit({ type: 'listening', host: addr.address, port: addr.port });
+
+  return {
+    host: addr.address,
+    port: addr.port,
+    connections: () => conns.size,
+    async close(reason = 'Server shutting down.') {
+      if (closing) return;
+      closing = true;
+      const stopped = new Promise<void>((r) => server.close(() => r()));
+      const all = [...conns];
+      await Promise.all(
+        all.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (!conns.has(c)) return resolve();
+              const check = setInterval(() => {
+                if (!conns.has(c)) {
+                  clearInterval(check);
+                  resolve();
+                }
+              }, 10);
+              c.shutdown(reason);
+              setTimeout(() => {
+                clearInterval(check);
+                resolve();
+              }, 3000).unref();
+            }),
+        ),
+      );
+      await stopped;
+      log('info', 'master', 'Roost stopped');
+    },
+  };
+}
+
+/** A listen failure in words a user can act on. */
+export function listenProblem(err: NodeJS.ErrnoException, host: string, port: number): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `port ${port} on ${host} is already in use by another program (is Dovecot or another Roost running?). Stop it, or choose another port with --port.`;
+    case 'EACCES':
+      return port < 1024
+        ? `port ${port} is a privileged port: binding it needs root or the CAP_NET_BIND_SERVICE capability. Use --port 1143, or grant the capability: sudo setcap 'cap_net_bind_service=+ep' "$(command -v node)"`
+        : `permission denied binding ${host}:${port}`;
+    case 'EADDRNOTAVAIL':
+      return `address ${host} is not an address of this computer (listen). Use 127.0.0.1 for this computer only, or 0.0.0.0 for every network.`;
+    default:
+      return `cannot listen on ${host}:${port}: ${err.message}`;
+  }
 }

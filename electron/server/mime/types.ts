@@ -46,4 +46,20 @@ export interface MimePart {
   message?: MimePart;
   /** For message/rfc822 parts: the IMAP ENVELOPE of the encapsulated message, pre-rendered. */
   envelope?: string;
+
+  // Optional fields added by the MIME module (absent in the common case, to keep the cache small).
+  // String values above (params, id, description, ...) are latin1 "binary" strings: raw header bytes.
+
+  /**
+   * Spelling as sent, when it differs from the lowercased type/subtype/parameter names
+   * (Dovecot echoes it in BODYSTRUCTURE): asSent.params[i] is the sent name of params[i],
+   * asSent.dispositionParams[i] that of disposition.params[i].
+   */
+  asSent?: { type?: string; subtype?: string; params?: string[]; dispositionParams?: string[] };
+  /** A multipart or message/rfc822 beyond the nesting/part limits, kept as an opaque leaf. */
+  overflow?: boolean;
+  /** Virtual (CRLF) offset of headerStart, when it differs from headerStart (LF files). */
+  virtualStart?: number;
+  /** Root only, LF files over 256 KiB: [physical, virtual, ...] offset pairs at line starts, for seeking. */
+  crlfMap?: number[];
 }

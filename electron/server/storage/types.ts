@@ -83,7 +83,10 @@ export interface MailboxStatus {
 export type StoreMode = 'set' | 'add' | 'remove';
 
 export interface AppendInput {
-  /** The message bytes as the client sent them (CRLF or LF line endings are both kept as sent). */
+  /**
+   * The message bytes as the client sent them. The maildir backend stores them like Dovecot's
+   * default (mail_save_crlf=no): CRLF becomes LF on disk; FETCH sizes stay CRLF-based.
+   */
   data: Buffer;
   flags?: readonly string[];
   /** INTERNALDATE in ms; becomes the file's mtime. Defaults to now. */

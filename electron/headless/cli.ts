@@ -1,0 +1,293 @@
+// The headless CLI (out/cli.js; `npm run serve -- [options]`): runs the mail server in a worker thread
+// through the supervisor, writes the log to <data dir>/logs/roost.log and stdout, and stops cleanly on
+// SIGINT/SIGTERM (sessions get `* BYE Server shutting down.`). `roost doveconf` prints the effective
+// settings like `doveconf -n`. Exit status: 0 clean stop, 1 cannot run, 2 bad flags/settings.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pkg from '../../package.json' with { type: 'json' };
+import { resolveUser } from '../server/auth/user.js';
+import { logRecord } from '../server/log.js';
+import type { LogRecord } from '../shared/events.js';
+import type { ServerSettings } from '../shared/settings-types.js';
+import {
+  SettingsError, buildSettings, defaultDataDir, doveconf, fileOwner, loadConfigFile, mergeRaw,
+  type RawSettings, type SettingSource,
+} from '../shared/settings.js';
+import { createLogWriter } from '../supervisor/log-writer.js';
+import { loadOrCreatePassword, readStoredPassword, type StoredPassword } from '../supervisor/password-store.js';
+import { Supervisor, SupervisorError } from '../supervisor/supervisor.js';
+import { CliUsageError, USAGE, parseArgs, type CliArgs } from './args.js';
+
+const VERSION: string = pkg.version;
+const NAME = 'roost';
+
+/** Error events the supervisor raises; their log lines ('master' service) are written already. */
+const SUPERVISOR_ERROR_CODES = new Set(['WORKER_CRASHED', 'WORKER_GAVE_UP', 'RESTART_FAILED']);
+
+function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+function fail(line: string): void {
+  process.stderr.write(`${NAME}: ${line}\n`);
+}
+
+interface Loaded {
+  settings: ServerSettings;
+  /** Where the password came from, for the "how to connect" text. */
+  passwordSource?: SettingSource;
+  stored?: StoredPassword;
+  /** True when neither --vmail, mail_home nor userdb home chose the vmail directory. */
+  defaultVmail: boolean;
+  dataDir: string;
+}
+
+/** Flags over ROOST_PASSWORD over the config file over defaults. */
+function load(args: CliArgs, password: 'create' | 'read'): Loaded {
+  const dataDir = args.dataDir ?? defaultDataDir();
+  const fileRaw: RawSettings = args.config ? loadConfigFile(args.config) : {};
+  const envRaw: RawSettings = {};
+  const envPassword = process.env.ROOST_PASSWORD;
+  if (envPassword) envRaw['passdb.password'] = { value: envPassword, source: { kind: 'env', name: 'ROOST_PASSWORD' } };
+  const raw = mergeRaw(fileRaw, envRaw, args.raw);
+  let stored: StoredPassword | undefined;
+  if (!raw['passdb.password']) {
+    stored = password === 'create' ? loadOrCreatePassword(dataDir) : readStoredPassword(dataDir);
+    if (stored) raw['passdb.password'] = { value: stored.password, source: { kind: 'generated', file: stored.file } };
+  }
+  const defaultVmail = !raw.vmail && !raw.mail_home && !raw['userdb.home'];
+  const settings = buildSettings(raw, { defaultVmail: path.join(dataDir, 'vmail') });
+  return { settings, passwordSource: raw['passdb.password']?.source, stored, defaultVmail, dataDir };
+}
+
+function doveconfCommand(args: CliArgs): number {
+  const dataDir = args.dataDir ?? defaultDataDir();
+  let loaded: Loaded;
+  let noPassword = false;
+  try {
+    loaded = load(args, 'read');
+  } catch (e) {
+    // doveconf works before the first start too, when there is no password yet.
+    if (!(e instanceof SettingsError && e.code === 'SETTINGS_MISSING' && e.setting === 'passdb')) throw e;
+    noPassword = true;
+    loaded = load({ ...args, raw: { ...args.raw, 'passdb.password': { value: 'unset' } } }, 'read');
+  }
+  const header = [
+    `Roost ${VERSION}: ${args.config ?? 'no config file'}`,
+    `OS: ${os.type()} ${os.release()} ${os.arch()}`,
+  ];
+  if (noPassword) header.push(`passdb password: none yet (the first start generates one into ${path.join(dataDir, 'password')})`);
+  process.stdout.write(doveconf(loaded.settings, { showPassword: args.showPassword && !noPassword, header }));
+  return 0;
+}
+
+function describePassword(l: Loaded): string[] {
+  const src = l.passwordSource;
+  if (l.stored?.created) {
+    return [
+      `    Password:  ${l.settings.passdb.password}`,
+      `               (generated now and saved in ${l.stored.file}, mode 0600; shown only this once.`,
+      '               The next start uses it again; delete that file to get a new one.)',
+    ];
+  }
+  switch (src?.kind) {
+    case 'generated': return [`    Password:  the one saved in ${src.file ?? 'the data directory'} (generated on the first start)`];
+    case 'flag': return ['    Password:  the one given with --password'];
+    case 'env': return [`    Password:  the one in ${src.name}`];
+    case 'file': return [`    Password:  the one in passdb of ${src.file}`];
+    default: return ['    Password:  the configured one'];
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function connectHelp(l: Loaded, host: string, port: number, logFile: string): string[] {
+  const s = l.settings;
+  const anyAddress = host === '0.0.0.0' || host === '::';
+  const lines = [
+    '',
+    '  Set up your mail client (IMAP):',
+    `    Server:    ${anyAddress ? `this computer's name or address (${os.hostname()})` : host}`,
+    `    Port:      ${port}`,
+    '    Security:  none (no SSL/TLS); authentication: normal password',
+    '    Username:  the full address, e.g. alice@example.org',
+    ...describePassword(l),
+  ];
+  try {
+    const example = resolveUser(s, 'alice@example.org');
+    lines.push(`  Mail for alice@example.org is read from ${example.maildir}`);
+  } catch {
+    lines.push(`  Mail is read from under ${s.vmail}`);
+  }
+  lines.push(`  Log: ${logFile}`, '  Stop with Ctrl+C.', '');
+  if (!isLoopback(host) && s.disable_plaintext_auth) {
+    lines.push(
+      `  Note: disable_plaintext_auth = yes (the default): clients on other machines cannot log in without TLS,`,
+      '  which Roost does not offer yet. Clients on this machine can. To allow others (passwords then cross',
+      '  the network unencrypted): -o disable_plaintext_auth=no',
+      '',
+    );
+  }
+  return lines;
+}
+
+/** Why the server could not start, and what to do, as Dovecot's master would log it plus a hint. */
+function explainStartError(e: unknown, s: ServerSettings): string[] {
+  const code = e instanceof SupervisorError ? e.causeCode : (e as NodeJS.ErrnoException).code;
+  const message = e instanceof Error ? e.message : String(e);
+  const where = `${s.listen}:${s.port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return [
+        `can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Address already in use.`,
+        `Another server (Dovecot, or another Roost) uses port ${s.port}: stop it, or use another port, e.g. --port ${s.port === 1143 ? 1144 : 1143}.`,
+      ];
+    case 'EACCES':
+      if (s.port < 1024) {
+        return [
+          `can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Permission denied.`,
+          `Port ${s.port} needs root or CAP_NET_BIND_SERVICE: run with --port 1143, or allow Node to bind low ports: sudo setcap 'cap_net_bind_service=+ep' $(which node)`,
+        ];
+      }
+      return [`can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Permission denied.`];
+    case 'EADDRNOTAVAIL':
+      return [`can't listen on ${where}: ${s.listen} is not an address of this machine (check --listen).`];
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return [`can't listen on ${where}: the name ${s.listen} does not resolve (check --listen).`];
+    default:
+      return [`the server could not start: ${message}`];
+  }
+}
+
+function ensureVmail(l: Loaded): void {
+  const dir = l.settings.vmail;
+  if (l.defaultVmail) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return;
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new SettingsError('vmail', `directory ${dir} does not exist (create it, or point --vmail at the directory Postfix delivers to: virtual_mailbox_base)`);
+  }
+  if (!st.isDirectory()) throw new SettingsError('vmail', `${dir} is not a directory`);
+}
+
+async function serveCommand(args: CliArgs): Promise<number> {
+  const loaded = load(args, 'create');
+  const s = loaded.settings;
+  ensureVmail(loaded);
+  fileOwner(s); // refuses a userdb uid/gid this process cannot use, before anything starts
+  if (loaded.stored?.warning) fail(`warning: ${loaded.stored.warning}`);
+
+  const logFile = path.join(loaded.dataDir, 'logs', 'roost.log');
+  const writer = createLogWriter({ file: logFile, console: true });
+  const write = (record: LogRecord): void => writer.write(record);
+  const supervisor = new Supervisor({ settings: s });
+  supervisor.onEvent((event) => {
+    if (event.type === 'log') write(event.record);
+    else if (event.type === 'error' && !SUPERVISOR_ERROR_CODES.has(event.code ?? '')) {
+      write({ level: 'error', service: 'roost', message: event.message, time: event.time });
+    }
+  });
+
+  // The server logs "Roost v<version> starting up for imap ..." itself; the worker inherits this env.
+  process.env.ROOST_VERSION = VERSION;
+  let host: string;
+  let port: number;
+  try {
+    const status = await supervisor.start();
+    host = status.host ?? s.listen;
+    port = status.port ?? s.port;
+  } catch (e) {
+    const lines = explainStartError(e, s);
+    write(logRecord('error', 'master', `Fatal: ${lines[0]}`));
+    for (const line of lines) fail(line);
+    await supervisor.stop().catch(() => undefined);
+    return 1;
+  }
+  // One write, so readers of a pipe get the instructions together with the "listening on" line.
+  out([`${NAME}: Roost ${VERSION} listening on ${host.includes(':') ? `[${host}]` : host}:${port}`, ...connectHelp(loaded, host, port, logFile)].join('\n'));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // Dovecot: a second signal stops immediately.
+        write(logRecord('warn', 'master', `Received second ${signal} - stopping immediately`));
+        process.exit(1);
+      }
+      stopping = true;
+      const number = os.constants.signals[signal];
+      write(logRecord('warn', 'master', `Killed with signal ${number}`));
+      supervisor.stop().then(
+        () => finish(0),
+        (e: unknown) => { fail(`stopping failed: ${(e as Error).message}`); finish(1); },
+      );
+    };
+    const unsubscribe = supervisor.onStatus((st) => {
+      if (st.state === 'failed') {
+        fail(st.lastError ?? 'the server failed');
+        fail('The mail server keeps crashing; not restarting it. See the log above.');
+        finish(1);
+      }
+    });
+    const finish = (code: number): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      unsubscribe();
+      resolve(code);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof CliUsageError) {
+      fail(`${e.message} (see ${NAME} --help)`);
+      return 2;
+    }
+    if (e instanceof SettingsError) {
+      fail(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    switch (args.command) {
+      case 'help': out(USAGE); return 0;
+      case 'version': out(`Roost ${VERSION}`); return 0;
+      case 'doveconf': return doveconfCommand(args);
+      case 'serve': return await serveCommand(args);
+    }
+  } catch (e) {
+    if (e instanceof SettingsError) {
+      fail(e.message);
+      return 2;
+    }
+    fail(`${(e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything is closed by now; if something still holds the event loop, do not hang on it.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (e: unknown) => {
+    fail(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,136 @@
+// Not-authenticated state: LOGIN (RFC 3501 6.2.3) and AUTHENTICATE (6.2.2) with the PLAIN
+// (RFC 4616) and LOGIN mechanisms, SASL-IR (RFC 4959).
+
+import type { CommandContext, CommandSpec, Session } from '../session.js';
+import { ImapNo } from '../errors.js';
+import { ImapSyntaxError } from '../parser.js';
+import { capabilities } from '../capabilities.js';
+import { loginMessage, sanitizeLogValue } from '../../log.js';
+
+const FAILED = 'Authentication failed.';
+
+async function finishLogin(session: Session, username: string, password: string, method: string): Promise<string> {
+  const { server } = session;
+  if (session.authAttempts === 0) session.firstAuthAttemptAt = Date.now();
+  session.authAttempts++;
+  session.lastAuthUser = username;
+  session.lastAuthMethod = method;
+  const remote = session.io.remoteAddress;
+  const result = await server.authenticate(username, password);
+  if (!result.ok) {
+    server.log('info', 'auth', `static(${sanitizeLogValue(username)},${remote},<${session.id}>): ${result.reason}`);
+    server.emit({
+      type: 'login-failed',
+      session: session.id,
+      user: username,
+      method,
+      remote,
+      reason: result.reason,
+      time: Date.now(),
+    });
+    // Dovecot delays every failed answer (auth_failure_delay) to slow down guessing.
+    await delay(server.settings.auth_failure_delay * 1000);
+    throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
+  }
+  if (!server.acquireUserIp(result.user, remote)) {
+    const max = server.settings.mail_max_userip_connections;
+    server.log('info', `imap(${result.user})<${session.id}>`, `Disconnected: Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})`);
+    session.write(`* BYE Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})\r\n`);
+    session.state = 'logout';
+    session.io.close();
+    throw new ImapNo('Too many connections.', 'LIMIT');
+  }
+  let store;
+  try {
+    store = await server.openStore(result.user);
+  } catch (err) {
+    server.releaseUserIp(result.user, remote);
+    server.log('error', `imap(${result.user})`, `Failed to open mail storage: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ImapNo('Temporary authentication failure, try again later.', 'UNAVAILABLE');
+  }
+  session.user = result.user;
+  session.store = store;
+  session.countedUserIp = true;
+  session.state = 'auth';
+  server.log('info', 'imap-login', loginMessage({ ...session.connectionFields(result.user, method), user: result.user, method, mpid: process.pid }));
+  server.emit({ type: 'login', session: session.id, user: result.user, method, remote, time: Date.now() });
+  return `[CAPABILITY ${capabilities(session).join(' ')}] Logged in`;
+}
+
+function refusePlaintext(session: Session, username: string): never {
+  session.triedDisallowedPlaintext = true;
+  session.lastAuthUser = username;
+  throw new ImapNo('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.', 'PRIVACYREQUIRED');
+}
+
+export const LOGIN: CommandSpec = {
+  states: ['notauth'],
+  async run({ session, args }: CommandContext) {
+    const username = args.astring('user name');
+    const password = args.astring('password');
+    args.end();
+    if (!session.plaintextAllowed) refusePlaintext(session, username);
+    return finishLogin(session, username, password, 'PLAIN');
+  },
+};
+
+export const AUTHENTICATE: CommandSpec = {
+  states: ['notauth'],
+  async run({ session, args }: CommandContext) {
+    const mech = args.atom('authentication mechanism').toUpperCase();
+    const initial = args.remaining > 0 ? args.astring('initial response') : null;
+    args.end();
+    const enabled = session.server.settings.auth_mechanisms.map((m) => m.toUpperCase());
+    if (!enabled.includes(mech)) throw new ImapNo('Unsupported authentication mechanism.');
+    if (!session.plaintextAllowed) refusePlaintext(session, '');
+    if (mech === 'PLAIN') {
+      const response = initial === null ? await challenge(session, '') : initial;
+      const { user, password } = decodePlain(response);
+      return finishLogin(session, user, password, 'PLAIN');
+    }
+    // LOGIN: the server asks "Username:" then "Password:", each base64.
+    const userB64 = initial === null ? await challenge(session, 'VXNlcm5hbWU6') : initial;
+    const user = decodeBase64(userB64).toString('utf8');
+    const password = decodeBase64(await challenge(session, 'UGFzc3dvcmQ6')).toString('utf8');
+    return finishLogin(session, user, password, 'LOGIN');
+  },
+};
+
+/** Sends a continuation and reads the client's base64 line; '*' cancels (RFC 3501 6.2.2). */
+async function challenge(session: Session, text: string): Promise<string> {
+  session.write(`+ ${text}\r\n`);
+  const line = await session.io.readLine();
+  if (line === null) throw new ImapNo('Connection closed during authentication.');
+  const value = line.toString('latin1');
+  if (value === '*') throw new ImapSyntaxError('Authentication aborted by client.');
+  return value;
+}
+
+function decodeBase64(value: string): Buffer {
+  // SASL-IR: "=" is an empty initial response (RFC 4959).
+  if (value === '=') return Buffer.alloc(0);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
+    throw new ImapSyntaxError('Invalid base64 data in continued response');
+  }
+  return Buffer.from(value, 'base64');
+}
+
+/** PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
+function decodePlain(value: string): { user: string; password: string } {
+  const raw = decodeBase64(value);
+  const first = raw.indexOf(0);
+  const second = first < 0 ? -1 : raw.indexOf(0, first + 1);
+  if (first < 0 || second < 0) throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
+  const authzid = raw.subarray(0, first).toString('utf8');
+  const user = raw.subarray(first + 1, second).toString('utf8');
+  const password = raw.subarray(second + 1).toString('utf8');
+  if (authzid && authzid !== user) {
+    // Master-user logins are not part of the seed's setup.
+    throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
+  }
+  return { user, password };
+}
+
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}

@@ -1,0 +1,204 @@
+// Socket <-> session: frames the byte stream (framer.ts), runs one command at a time in
+// order (pipelined commands wait their turn), answers synchronizing literals with `+ OK`,
+// hands raw lines to AUTHENTICATE and IDLE, applies back-pressure in both directions and
+// closes idle connections.
+
+import type { Socket } from 'node:net';
+import { CommandFramer } from '../imap/framer.js';
+import { Session, type ServerContext, type SessionIO } from '../imap/session.js';
+
+/** Output buffered beyond this makes drain() wait (bytes). */
+const WRITE_HIGH_WATER = 1024 * 1024;
+/** Unframed input beyond this pauses reading until the session catches up (bytes). */
+const READ_HIGH_WATER = 1024 * 1024;
+
+export class Connection implements SessionIO {
+  readonly session: Session;
+  private readonly framer: CommandFramer;
+  private busy = false;
+  private pumping = false;
+  private closed = false;
+  private lineWaiter: ((line: Buffer | null) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closeReason = 'Connection closed';
+
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ServerContext,
+    private readonly onClosed: (conn: Connection) => void,
+  ) {
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localPort = socket.localPort ?? 0;
+    this.framer = new CommandFramer(server.limits);
+    this.session = new Session(this, server);
+  }
+
+  start(): void {
+    const s = this.socket;
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err) => {
+      this.closeReason = `Connection reset: ${err.message}`;
+    });
+    s.on('close', () => this.finish());
+    s.on('end', () => {
+      if (this.closeReason === 'Connection closed') this.closeReason = 'Connection closed';
+      s.end();
+    });
+    this.write(this.session.greeting());
+    this.resetTimer();
+  }
+
+  write(data: string | Buffer): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (typeof data === 'string') this.socket.write(data, 'latin1');
+    else this.socket.write(data);
+  }
+
+  drain(): Promise<void> {
+    if (this.closed || this.socket.writableLength < WRITE_HIGH_WATER) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  readLine(): Promise<Buffer | null> {
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.lineWaiter = resolve;
+      queueMicrotask(() => this.pump());
+    });
+  }
+
+  close(reason?: string): void {
+    if (reason) this.closeReason = reason;
+    if (this.session.state === 'logout' && this.closeReason === 'Connection closed') this.closeReason = 'logout';
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    // A client that never reads must not keep the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  /** Server shutdown: BYE, then close. */
+  shutdown(message: string): void {
+    this.write(`* BYE ${message}\r\n`);
+    this.close('Server shutting down');
+  }
+
+  private onData(chunk: Buffer): void {
+    this.resetTimer();
+    this.framer.push(chunk);
+    if (this.framer.buffered > READ_HIGH_WATER) this.socket.pause();
+    this.pump();
+  }
+
+  private resetTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const ms = this.session.state === 'notauth' ? this.server.limits.loginTimeoutMs : this.server.limits.idleTimeoutMs;
+    this.timer = setTimeout(() => this.onTimeout(), ms);
+    this.timer.unref();
+  }
+
+  private onTimeout(): void {
+    if (this.session.idleNotify) {
+      // IDLE clients are expected to sit quietly; "* OK Still here" keeps them alive.
+      this.resetTimer();
+      return;
+    }
+    this.write('* BYE Disconnected for inactivity.\r\n');
+    this.close('Inactivity');
+  }
+
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    try {
+      while (!this.closed) {
+        if (this.lineWaiter) {
+          const f = this.framer.next('line');
+          if (!f) break;
+          const waiter = this.lineWaiter;
+          this.lineWaiter = null;
+          if (f.type === 'line') waiter(f.data);
+          else if (f.type === 'error') {
+            this.session.bad(f.tag ?? '*', f.message);
+            waiter(Buffer.alloc(0));
+          } else waiter(Buffer.alloc(0));
+          continue;
+        }
+        if (this.busy) break;
+        const f = this.framer.next('command');
+        if (!f) break;
+        if (f.type === 'continue') {
+          this.write('+ OK\r\n');
+          continue;
+        }
+        if (f.type === 'error') {
+          const code = f.code ? `[${f.code}] ` : '';
+          if (f.fatal) {
+            this.write(`* BYE ${code}${f.message}\r\n`);
+            this.close(f.message);
+            break;
+          }
+          this.session.bad(f.tag ?? '*', `${code}${f.message}`);
+          continue;
+        }
+        if (f.type === 'line') continue;
+        this.runCommand(f.data);
+      }
+    } finally {
+      this.pumping = false;
+      if (this.socket.isPaused() && this.framer.buffered <= READ_HIGH_WATER && !this.closed) this.socket.resume();
+    }
+  }
+
+  private runCommand(data: Buffer): void {
+    if (this.server.closing) {
+      this.write('* BYE Server shutting down.\r\n');
+      this.close('Server shutting down');
+      return;
+    }
+    this.busy = true;
+    this.session
+      .handle(data)
+      .catch((err) => this.session.logError('command', err))
+      .finally(() => {
+        this.busy = false;
+        this.resetTimer();
+        if (this.session.state === 'logout') {
+          this.close('logout');
+          return;
+        }
+        this.pump();
+      });
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const waiter = this.lineWaiter;
+    this.lineWaiter = null;
+    waiter?.(null);
+    const reason = this.session.state === 'logout' ? 'logout' : this.closeReason;
+    void this.session.closed(reason).finally(() => this.onClosed(this));
+  }
+}
+
+/** '::ffff:127.0.0.1' -> '127.0.0.1', as Dovecot logs IPv4 peers. */
+export function normalizeAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}

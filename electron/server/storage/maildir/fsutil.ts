@@ -1,0 +1,213 @@
+// File system helpers shared by the maildir modules: ownership of what Roost creates,
+// crash-safe writes (temporary name + fsync + rename + directory fsync), bounded parallelism,
+// and the mapping of system errors to StorageError codes.
+
+import fs from 'node:fs/promises';
+import { constants as FS } from 'node:fs';
+import path from 'node:path';
+import { StorageError } from '../types.js';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+
+export const DIR_MODE = 0o700;
+export const FILE_MODE = 0o600;
+
+const runningAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * Everything the maildir code creates goes through here so it ends up with the right owner:
+ * the configured owner when running as root, else (as root) the owner of the directory it
+ * was created in. Without root privileges files simply belong to the process.
+ */
+export class FsContext {
+  private readonly dirOwners = new Map<string, Owner>();
+
+  constructor(
+    readonly owner: Owner | undefined,
+    readonly log: LogFn,
+    readonly lockTimeoutMs: number,
+  ) {}
+
+  private async ownerFor(parentDir: string): Promise<Owner | undefined> {
+    if (!runningAsRoot) return undefined;
+    if (this.owner) return this.owner;
+    let owner = this.dirOwners.get(parentDir);
+    if (!owner) {
+      const st = await fs.stat(parentDir);
+      owner = { uid: st.uid, gid: st.gid };
+      if (this.dirOwners.size > 1000) this.dirOwners.clear();
+      this.dirOwners.set(parentDir, owner);
+    }
+    return owner;
+  }
+
+  /** Give a just-created path its owner (no-op unless running as root). */
+  async chownNew(target: string, parentDir = path.dirname(target)): Promise<void> {
+    const owner = await this.ownerFor(parentDir);
+    if (!owner || (owner.uid === 0 && owner.gid === 0)) return;
+    await fs.lchown(target, owner.uid, owner.gid);
+  }
+
+  async fchownNew(handle: fs.FileHandle, parentDir: string): Promise<void> {
+    const owner = await this.ownerFor(parentDir);
+    if (!owner || (owner.uid === 0 && owner.gid === 0)) return;
+    await handle.chown(owner.uid, owner.gid);
+  }
+
+  /** mkdir that chowns what it created; returns false if the directory already existed. */
+  async mkdir(dir: string): Promise<boolean> {
+    try {
+      await fs.mkdir(dir, { mode: DIR_MODE });
+    } catch (err) {
+      if (errCode(err) === 'EEXIST') return false;
+      throw err;
+    }
+    await this.chownNew(dir);
+    return true;
+  }
+
+  /** mkdir -p, chowning each created level. */
+  async mkdirp(dir: string): Promise<void> {
+    const missing: string[] = [];
+    let cur = path.resolve(dir);
+    for (;;) {
+      try {
+        await fs.stat(cur);
+        break;
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw err;
+        missing.push(cur);
+        const parent = path.dirname(cur);
+        if (parent === cur) break;
+        cur = parent;
+      }
+    }
+    for (const d of missing.reverse()) await this.mkdir(d);
+  }
+
+  /** Create a new file exclusively, write it, fsync it; the caller renames it into place. */
+  async writeNewFile(file: string, data: Buffer | string, mode = FILE_MODE): Promise<void> {
+    const handle = await fs.open(file, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY, mode);
+    try {
+      await this.fchownNew(handle, path.dirname(file));
+      await handle.writeFile(data);
+      await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await fs.unlink(file).catch(() => {});
+      throw err;
+    }
+    await handle.close();
+  }
+
+  /**
+   * Replace `target` crash-safely: write `tmpName` (in the same directory), fsync, rename,
+   * fsync the directory. Only for files nobody else writes with the same temporary name
+   * (the caller holds the matching lock, or the name is unique).
+   */
+  async writeAtomic(target: string, data: Buffer | string, tmpName?: string): Promise<void> {
+    const dir = path.dirname(target);
+    const tmp = path.join(dir, tmpName ?? `${path.basename(target)}.${process.pid}.${uniqueSuffix()}.tmp`);
+    await fs.unlink(tmp).catch(() => {});
+    await this.writeNewFile(tmp, data);
+    try {
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.unlink(tmp).catch(() => {});
+      throw err;
+    }
+    await fsyncDir(dir);
+  }
+}
+
+let uniqueCounter = 0;
+export function uniqueSuffix(): string {
+  uniqueCounter = (uniqueCounter + 1) % 1_000_000_000;
+  return `${Date.now().toString(36)}${uniqueCounter.toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, FS.O_RDONLY);
+    await handle.sync();
+  } catch (err) {
+    // Some file systems refuse fsync on directories; the rename is then as durable as it gets.
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'EBADF'].includes(errCode(err) ?? '')) throw err;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+export function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export function isNotFound(err: unknown): boolean {
+  const code = errCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Wrap an unexpected error: disk full becomes LIMIT, anything else SERVERBUG (with the cause kept). */
+export function toStorageError(err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = errCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StorageError('LIMIT', `Not enough disk space (${what})`, { cause: err });
+  }
+  if (code === 'ENAMETOOLONG') return new StorageError('CANNOT', `Name too long (${what})`, { cause: err });
+  const detail = err instanceof Error ? err.message : String(err);
+  return new StorageError('SERVERBUG', `${what}: ${detail}`, { cause: err });
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < Math.min(limit, items.length); w++) {
+    workers.push(
+      (async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= items.length) return;
+          results[i] = await fn(items[i], i);
+        }
+      })(),
+    );
+  }
+  await Promise.all(workers);
+  return results;
+}
+
+/** Serializes async work per key (one chain per key, dropped when idle). */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(key);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  async acquire(key: string): Promise<() => void> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = prev.then(() => mine);
+    this.tails.set(key, tail);
+    await prev;
+    return () => {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    };
+  }
+}
