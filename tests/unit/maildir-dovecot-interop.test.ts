@@ -477,6 +477,8 @@ describe.skipIf(!!skipReason)('Dovecot 2.3 interop', () => {
     expect((await c.cmd('DELETE a')).status).toMatch(/^NO \[NONEXISTENT\]/);
     expect((await c.cmd('DELETE INBOX')).status).toMatch(/^NO/);
     expect((await c.cmd('RENAME a a.x')).status).toMatch(/^NO/);
+    // Dovecot refuses RENAME INBOX on maildir; Roost implements RFC 3501 6.3.5 instead (see store.ts).
+    expect((await c.cmd('RENAME INBOX Old')).status).toMatch(/^NO/);
     await c.ok('CREATE a.b');
     await c.ok('DELETE a.b');
     expect((await fs.readdir(root)).filter((n) => n.startsWith('.'))).toEqual(['.a.b.c']);
@@ -502,7 +504,34 @@ describe.skipIf(!!skipReason)('Dovecot 2.3 interop', () => {
     expect(list.has('a.b.c')).toBe(false);
     const lsub = await c2.list('LSUB "" "*"');
     expect([...lsub.keys()].sort()).toEqual(['Drafts', 'Junk', 'Sent', 'Trash', 'a.b.c'].sort());
+    // UIDVALIDITY of new mailboxes comes from the shared dovecot-uidvalidity counter: never reused.
+    await c2.ok('CREATE FromDovecot');
+    await s.create('FromRoost');
+    const seen = new Set<number>();
+    for (const name of ['INBOX', 'Sent', 'Trash', 'z.b.c', 'FromDovecot', 'FromRoost']) {
+      const st = (await c2.ok(`STATUS ${name} (UIDVALIDITY)`)).join('');
+      seen.add(Number(/UIDVALIDITY (\d+)/.exec(st)![1]));
+    }
+    expect(seen.size).toBe(6);
     await c2.logout();
+  });
+
+  it('Dovecot waits for a uidlist lock held by Roost', async () => {
+    const s = store();
+    await s.ensure();
+    const { takeDotlock } = await import('../../electron/server/storage/maildir/dotlock.js');
+    const { FsContext } = await import('../../electron/server/storage/maildir/fsutil.js');
+    const lock = await takeDotlock(path.join(root, 'dovecot-uidlist'), new FsContext(OWNER, () => {}, 1000));
+    const c = await Imap.login(dovecot.port, login);
+    let done = false;
+    const append = c.ok('APPEND INBOX ()', crlf('Subject: waits\n\nx\n')).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 700));
+    expect(done).toBe(false);
+    await lock.release();
+    await append;
+    const v = await view(s, 'INBOX');
+    expect(v.messages().map((m) => m.uid)).toEqual([1]);
+    await c.logout();
   });
 
   it('keeps UIDs when Roost and Dovecot deliver to the same folder in turn, with a Dovecot session open', async () => {

@@ -515,6 +515,31 @@ describe('the disposable cache', () => {
     views.push(v);
   });
 
+  it('is compacted when mostly garbage, and keeps serving what is live', async () => {
+    const store = newStore();
+    await store.ensure();
+    const bigHeader = `X-Big: ${'y'.repeat(20_000)}\r\n`;
+    await store.append('INBOX', Array.from({ length: 50 }, (_, i) => ({ data: Buffer.from(`Subject: s${i}\r\n${bigHeader}\r\nbody\r\n`) })));
+    let v = await open(store, 'INBOX');
+    for (let uid = 1; uid <= 50; uid++) await v.info(uid);
+    const before = (await fs.stat(path.join(root, 'roost.cache.data'))).size;
+    await v.store(Array.from({ length: 45 }, (_, i) => i + 1), 'add', ['\\Deleted']);
+    await v.expunge();
+    await v.close();
+    views.length = 0;
+    const after = (await fs.stat(path.join(root, 'roost.cache.data'))).size;
+    expect(after).toBeLessThan(before / 5);
+    // Served from the cache: change a message file behind Roost's back (never done in real life).
+    const m = (await ls(path.join(root, 'cur')))[0];
+    const file = path.join(root, 'cur', m);
+    const st = await fs.stat(file);
+    await fs.writeFile(file, 'Subject: changed\n\n');
+    await fs.utimes(file, st.atime, st.mtime);
+    v = await open(store, 'INBOX');
+    views.push(v);
+    expect((await v.info(v.messages()[0].uid)).header.toString()).toMatch(/^Subject: s4\d\n/);
+  });
+
   it('can live under cacheDir', async () => {
     const cacheDir = path.join(tmp, 'cache');
     const store = newStore({ cacheDir });

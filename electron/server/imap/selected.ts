@@ -12,6 +12,12 @@ export class SelectedMailbox {
   /** Sequence number n is uids[n - 1]. */
   uids: number[];
   private pending: MailboxChange[] = [];
+  /** The storage index as of the last change seen: storage replaces the array on change. */
+  private snapshot: readonly MessageMeta[];
+  /** Facts of messages storage expunged but this session has not announced yet (RFC 2180 4.1). */
+  private readonly ghosts = new Map<number, MessageMeta>();
+  /** Keywords this session has announced in FLAGS/PERMANENTFLAGS. */
+  readonly announcedKeywords = new Set<string>();
   /** Uids this session holds \Recent for (fixed when the message enters the session's view). */
   private readonly recentUids = new Set<number>();
   /** Last count this session announced, to send EXISTS only when it changes. */
@@ -26,7 +32,11 @@ export class SelectedMailbox {
     for (const uid of this.uids) if (view.isRecent(uid)) this.recentUids.add(uid);
     this.announcedExists = this.uids.length;
     this.announcedRecent = this.recentUids.size;
+    this.snapshot = view.messages();
+    for (const m of this.snapshot) for (const f of m.flags) if (!f.startsWith('\\')) this.announcedKeywords.add(f);
     view.onChange((change) => {
+      if (change.kind === 'expunged') this.keepGhosts(change.uids);
+      this.snapshot = view.messages();
       this.pending.push(change);
       this.onPending();
     });
@@ -54,19 +64,23 @@ export class SelectedMailbox {
     return i < this.uids.length && this.uids[i] === uid ? i : -1;
   }
 
-  /** Current storage facts for a uid, or undefined once storage has expunged it. */
-  meta(uid: number): MessageMeta | undefined {
-    const all = this.view.messages();
-    let lo = 0;
-    let hi = all.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (all[mid].uid < uid) lo = mid + 1;
-      else hi = mid;
+  private keepGhosts(uids: readonly number[]): void {
+    for (const uid of uids) {
+      if (this.indexOf(uid) < 0) continue;
+      const m = findMeta(this.snapshot, uid);
+      if (m) this.ghosts.set(uid, m);
     }
-    return lo < all.length && all[lo].uid === uid ? all[lo] : undefined;
   }
 
+  /** Storage facts for a uid in this session's view (last known ones if expunged but not yet announced). */
+  meta(uid: number): MessageMeta | undefined {
+    return findMeta(this.view.messages(), uid) ?? this.ghosts.get(uid);
+  }
+
+  /** True when storage has expunged the uid and this session has not announced it yet. */
+  isGhost(uid: number): boolean {
+    return this.ghosts.has(uid);
+  }
   /** FLAGS list as this session shows it (with \Recent when this session holds it). */
   flagsOf(uid: number, flags: readonly string[]): string {
     return list(this.recentUids.has(uid) ? [...flags, '\\Recent'] : [...flags]);
@@ -122,17 +136,38 @@ export class SelectedMailbox {
       }
     }
     if (expunged.size > 0) out += this.applyExpunges(expunged);
-    if (this.uids.length !== this.announcedExists || this.recentUids.size !== this.announcedRecent) {
+    if (this.uids.length !== this.announcedExists) {
       out += `* ${this.uids.length} EXISTS\r\n* ${this.recentUids.size} RECENT\r\n`;
       this.announcedExists = this.uids.length;
       this.announcedRecent = this.recentUids.size;
+    } else if (this.recentUids.size !== this.announcedRecent) {
+      out += `* ${this.recentUids.size} RECENT\r\n`;
+      this.announcedRecent = this.recentUids.size;
     }
+    out += this.announceKeywords([...flagChanges.values()]);
     for (const [uid, flags] of flagChanges) {
       const i = this.indexOf(uid);
       if (i < 0 || expunged.has(uid)) continue;
       out += `* ${i + 1} FETCH (${withUid ? `UID ${uid} ` : ''}FLAGS ${this.flagsOf(uid, flags)})\r\n`;
     }
     return out;
+  }
+
+  /** FLAGS and PERMANENTFLAGS again when a flag list shows a keyword this session has not announced. */
+  announceKeywords(flagLists: readonly (readonly string[])[]): string {
+    let added = false;
+    for (const flags of flagLists) {
+      for (const f of flags) {
+        if (!f.startsWith('\\') && !this.announcedKeywords.has(f)) {
+          this.announcedKeywords.add(f);
+          added = true;
+        }
+      }
+    }
+    if (!added) return '';
+    const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...this.announcedKeywords];
+    if (this.view.readOnly) return `* FLAGS ${list(flags)}\r\n`;
+    return `* FLAGS ${list(flags)}\r\n* OK [PERMANENTFLAGS ${list([...flags, '\\*'])}] Flags permitted.\r\n`;
   }
 
   /** Sends EXPUNGE highest sequence number first, so no number shifts under the client. */
@@ -147,11 +182,22 @@ export class SelectedMailbox {
     for (let k = gone.length - 1; k >= 0; k--) {
       out += `* ${gone[k] + 1} EXPUNGE\r\n`;
       this.recentUids.delete(this.uids[gone[k]]);
+      this.ghosts.delete(this.uids[gone[k]]);
     }
     this.uids = keep;
-    // An EXPUNGE implicitly decrements EXISTS (RFC 3501 7.4.1); RECENT is only resent when it grows.
+    // An EXPUNGE implicitly decrements EXISTS (RFC 3501 7.4.1); RECENT is sent again when it changed, as Dovecot does.
     this.announcedExists -= gone.length;
-    this.announcedRecent = this.recentUids.size;
     return out;
   }
+}
+
+function findMeta(all: readonly MessageMeta[], uid: number): MessageMeta | undefined {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (all[mid].uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < all.length && all[lo].uid === uid ? all[lo] : undefined;
 }

@@ -227,6 +227,8 @@ export async function messageText(
 ): Promise<{ headers: string; body: string }> {
   let budget = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const body: string[] = [];
+  // MIME part headers (e.g. an attachment's filename) count for TEXT, as in Dovecot.
+  const partHeaders: string[] = [];
   const readRange = async (start: number, end: number): Promise<Buffer | null> => {
     if (end <= start || budget <= 0) return null;
     const n = Math.min(end - start, budget);
@@ -234,6 +236,10 @@ export async function messageText(
     return read(start, start + n);
   };
   const walk = async (part: MimePart): Promise<void> => {
+    if (part !== root && part.bodyStart > part.headerStart) {
+      const h = await readRange(part.headerStart, part.bodyStart);
+      if (h) partHeaders.push(headerText(h));
+    }
     if (part.parts) {
       for (const c of part.parts) await walk(c);
     } else if (part.message) {
@@ -249,5 +255,5 @@ export async function messageText(
   };
   const header = root.bodyStart > 0 ? await read(0, root.bodyStart) : Buffer.alloc(0);
   await walk(root);
-  return { headers: headerText(header), body: body.join('\n') };
+  return { headers: [headerText(header), ...partHeaders].join('\n'), body: body.join('\n') };
 }

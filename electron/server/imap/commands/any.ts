@@ -32,8 +32,8 @@ export const LOGOUT: CommandSpec = {
   async run({ session, args }) {
     args.end();
     session.write('* BYE Logging out\r\n');
+    // The connection closes after the tagged OK is written (Connection.runCommand).
     session.state = 'logout';
-    queueMicrotask(() => session.io.close());
     return 'Logout completed.';
   },
 };

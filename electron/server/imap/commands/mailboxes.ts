@@ -5,6 +5,7 @@
 
 import type { CommandContext, CommandSpec, Session } from '../session.js';
 import type { MailboxListEntry, MailStore } from '../../storage/types.js';
+import { StorageError } from '../../storage/types.js';
 import { ImapNo } from '../errors.js';
 import { ImapSyntaxError } from '../parser.js';
 import { astring, list } from '../format.js';
@@ -38,8 +39,8 @@ async function openSelected(ctx: CommandContext, readOnly: boolean): Promise<str
   await session.unselect();
   const view = await store(session).open(name, { readOnly });
   const sel = await session.select(view);
-  const keywords = view.keywords();
-  const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...keywords];
+  // Like Dovecot, FLAGS names the keywords messages carry, not every name ever defined.
+  const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...sel.announcedKeywords];
   let out = `* FLAGS ${list(flags)}\r\n`;
   if (readOnly) {
     out += '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n';
@@ -235,14 +236,16 @@ export const LSUB: CommandSpec = {
     const re = listPattern(ref, pattern);
     const st = store(session);
     const subscribed = await st.subscriptions();
-    const existing = new Set((await st.list()).map((e) => e.name));
+    const special = new Map((await st.list()).map((e) => [e.name, e.specialUse]));
     const out: string[] = [];
     const seen = new Set<string>();
     for (const name of subscribed.slice().sort(sortNames)) {
       if (re.test(name)) {
         if (seen.has(name)) continue;
         seen.add(name);
-        out.push(`* LSUB (${existing.has(name) ? '' : '\\Noselect'}) "${SEP}" ${wireName(name)}\r\n`);
+        // Dovecot shows special-use here too, and no \Noselect for a subscribed name that is gone.
+        const use = special.get(name);
+        out.push(`* LSUB (${use ?? ''}) "${SEP}" ${wireName(name)}\r\n`);
         continue;
       }
       // RFC 3501 6.3.9: with '%', a subscribed child implies its unsubscribed parent as \Noselect.
@@ -274,7 +277,14 @@ export const STATUS: CommandSpec = {
     });
     args.end();
     if (items.length === 0) throw new ImapSyntaxError('Empty status item list');
-    const st = await store(session).status(name);
+    let st;
+    try {
+      st = await store(session).status(name);
+    } catch (err) {
+      // Dovecot answers a missing mailbox in STATUS with a plain NO (no response code).
+      if (err instanceof StorageError && err.code === 'NONEXISTENT') throw new ImapNo(`Mailbox doesn't exist: ${name}`);
+      throw err;
+    }
     const values: Record<(typeof STATUS_ITEMS)[number], number> = {
       MESSAGES: st.messages,
       RECENT: st.recent,

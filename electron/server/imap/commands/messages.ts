@@ -133,13 +133,15 @@ export const STORE: CommandSpec = {
     if (sel.view.readOnly) throw new ImapNo('Mailbox is read-only.', 'READ-ONLY');
     const mode: StoreMode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
     // \Recent is a session property: it can be neither set nor cleared (RFC 3501 2.3.2).
-    const storable = dedupe(flags.filter((f) => f !== '\\Recent'));
+    if (flags.includes('\\Recent')) throw new ImapSyntaxError('Cannot store \\Recent flag');
+    const storable = dedupe(flags);
     const mark = sel.pendingMark();
     const changed = await sel.view.store(uids, mode, storable);
     // This session reports its own changes below; drop the echo of them from its queue.
     sel.dropPendingFlags(mark, new Set(uids));
+    if (m[2]) session.write(sel.announceKeywords([...changed.values()]));
     if (!m[2]) {
-      let out = '';
+      let out = sel.announceKeywords([...changed.values()]);
       for (const u of uids) {
         const i = sel.indexOf(u);
         const meta = changed.get(u) ?? sel.meta(u)?.flags;

@@ -237,7 +237,10 @@ class Evaluator {
   private async getText(): Promise<{ headers: string; body: string }> {
     if (!this.text) {
       const info = await this.view.info(this.c.uid);
-      const t = await messageText(info.structure, (s, e) => this.view.read(this.c.uid, s, e));
+      // One read of the whole file serves every part (typical messages are a few KB).
+      const whole = info.physicalSize <= WHOLE_READ_MAX ? await this.view.read(this.c.uid, 0, info.physicalSize) : null;
+      const read = whole ? async (s: number, e: number) => whole.subarray(s, e) : (s: number, e: number) => this.view.read(this.c.uid, s, e);
+      const t = await messageText(info.structure, read);
       this.text = { headers: searchFold(t.headers), body: searchFold(t.body) };
     }
     return this.text;
@@ -277,6 +280,9 @@ function sentDay(header: Buffer): Day | null {
   if (m[3].length === 2) y += y < 50 ? 2000 : 1900;
   return { y, m: month, d: Number(m[1]) };
 }
+
+/** Messages up to this size are read in one go for BODY/TEXT. */
+const WHOLE_READ_MAX = 1024 * 1024;
 
 /** Messages evaluated at once when keys need I/O. */
 const PARALLEL = 32;

@@ -321,6 +321,8 @@ export class Mailbox {
 
   /** Make sure the uidlist exists (CREATE, ensure()). */
   async initUidlist(): Promise<void> {
+    // Cheap at every login: only a missing file needs the lock (and a new UIDVALIDITY).
+    if (await fs.stat(path.join(this.dir, UIDLIST)).then(() => true, () => false)) return;
     await this.run(async () => {
       const lock = await this.lockUidlist();
       try {
@@ -795,7 +797,6 @@ export class Mailbox {
             // Renamed by another process (its flags changed): start from what it has now.
             const ref = attempt < 3 ? await this.locate(split.base, scans, attempt > 0) : undefined;
             if (!ref) break; // gone (or hidden by a rename in flight): the next sync tells
-
             m = { ...m, filename: ref.filename, dir: ref.dir, flags: this.flagsOfName(ref.filename) };
           }
         }
@@ -913,11 +914,6 @@ export class Mailbox {
 
   async lockForChange(): Promise<Dotlock> {
     return this.lockUidlist();
-  }
-
-  /** Remove messages that were moved out (caller holds queue; files are already gone). */
-  dropMoved(uids: readonly number[]): void {
-    this.applyExpunges(uids);
   }
 
   /**
