@@ -101,7 +101,7 @@ export const DEFAULTS = {
   last_valid_uid: 0,
   first_valid_gid: 1,
   last_valid_gid: 0,
-  auth_mechanisms: ['plain'] as AuthMechanism[],
+  auth_mechanisms: ['plain', 'login'] as AuthMechanism[], // the seed's greeting offers AUTH=PLAIN AUTH=LOGIN
   disable_plaintext_auth: true,
   auth_username_chars: DOVECOT_USERNAME_CHARS,
   auth_failure_delay: 2,
@@ -1040,7 +1040,9 @@ export function doveconf(settings: ServerSettings, opts: DoveconfOptions = {}): 
   const line = (key: string, value: string): void => { entries.push([key, [`${key} = ${value}`]]); };
   if (settings.auth_failure_delay !== DOVECOT_DEFAULTS.auth_failure_delay) line('auth_failure_delay', formatTime(settings.auth_failure_delay));
   const mechs = settings.auth_mechanisms.join(' ');
-  if (mechs !== DOVECOT_DEFAULTS.auth_mechanisms) line('auth_mechanisms', mechs);
+  // Roost's default (plain login) differs from Dovecot's (plain): print it whenever it differs
+  // from either, so the output reads back the same in both.
+  if (mechs !== DOVECOT_DEFAULTS.auth_mechanisms || mechs !== DEFAULTS.auth_mechanisms.join(' ')) line('auth_mechanisms', mechs);
   if (settings.auth_username_chars !== DOVECOT_DEFAULTS.auth_username_chars) line('auth_username_chars', quoteIfNeeded(settings.auth_username_chars));
   if (settings.disable_plaintext_auth !== DOVECOT_DEFAULTS.disable_plaintext_auth) line('disable_plaintext_auth', settings.disable_plaintext_auth ? 'yes' : 'no');
   for (const k of ['first_valid_gid', 'first_valid_uid'] as const) if (settings[k] !== DOVECOT_DEFAULTS[k]) line(k, String(settings[k]));

@@ -328,7 +328,8 @@ for (const kind of kinds) {
         { cmd: 'LIST "" "*"', opts: SORTED },
         `RENAME Work "${buero}"`,
         'RENAME Nope Other',
-        `RENAME INBOX "Old Inbox"`,
+        // RENAME INBOX is left out on purpose: Dovecot refuses it on maildir (NO [CANNOT]); Roost
+        // does what RFC 3501 6.3.5 describes (tests/protocol/transcripts.test.ts covers it).
         { cmd: 'LIST "" "*"', opts: SORTED },
         `DELETE "${ENTWUERFE}"`,
         'DELETE Nope',
@@ -341,8 +342,6 @@ for (const kind of kinds) {
         'FETCH 10 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.PEEK[])',
         { cmd: `SELECT "${buero}"`, opts: SORTED },
         'UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])',
-        { cmd: `SELECT "Old Inbox"`, opts: SORTED },
-        'UID FETCH 1:* (UID FLAGS)',
         `STATUS "${buero}.Projects" (MESSAGES UIDNEXT)`,
         `STATUS "${zuerich}" (MESSAGES UIDNEXT)`,
       ]);

@@ -273,3 +273,17 @@ async function waitFor(pred: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('RENAME INBOX (RFC 3501 6.3.5)', () => {
+  it('moves every message to the new mailbox and leaves INBOX empty', async () => {
+    const user = `gina${Date.now()}@brokkr.net`;
+    await deliver(user, '1700000000.M1P1.host', message('one'));
+    await deliver(user, '1700000001.M2P1.host', message('two'));
+    const w = await loggedIn(user);
+    expect((await w.run('RENAME INBOX "Old Inbox"')).status).toBe('OK');
+    const inbox = await w.run('STATUS INBOX (MESSAGES)');
+    expect(inbox.untagged).toContain('* STATUS INBOX (MESSAGES 0)');
+    const old = await w.run('STATUS "Old Inbox" (MESSAGES)');
+    expect(old.untagged).toContain('* STATUS "Old Inbox" (MESSAGES 2)');
+  });
+});

@@ -45,9 +45,10 @@ let stubReason = '';
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, HOME: path.join(tmp, 'home'), XDG_DATA_HOME: path.join(tmp, 'xdg'), ...extra };
+  // The developer's own ROOST_PASSWORD must not leak in; a test's own one must.
+  const e: NodeJS.ProcessEnv = { ...process.env, HOME: path.join(tmp, 'home'), XDG_DATA_HOME: path.join(tmp, 'xdg') };
   delete e.ROOST_PASSWORD;
-  return e;
+  return { ...e, ...extra };
 }
 
 function runCli(args: string[], extraEnv: Record<string, string> = {}): Run {

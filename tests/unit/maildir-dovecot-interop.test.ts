@@ -503,7 +503,7 @@ describe.skipIf(!!skipReason)('Dovecot 2.3 interop', () => {
     expect(list.has('z.b.c')).toBe(true);
     expect(list.has('a.b.c')).toBe(false);
     const lsub = await c2.list('LSUB "" "*"');
-    expect([...lsub.keys()].sort()).toEqual(['Drafts', 'Junk', 'Sent', 'Trash', 'a.b.c'].sort());
+    expect([...lsub.keys()]).toEqual(['a.b.c']);
     // UIDVALIDITY of new mailboxes comes from the shared dovecot-uidvalidity counter: never reused.
     await c2.ok('CREATE FromDovecot');
     await s.create('FromRoost');

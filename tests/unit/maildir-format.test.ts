@@ -59,10 +59,12 @@ describe('file names', () => {
   it('maps flags to letters in ASCII order and keeps letters it does not own', () => {
     const kw = ['$Forwarded', 'Junk', 'NewKw'];
     const idx = (k: string) => kw.findIndex((x) => x.toLowerCase() === k.toLowerCase());
-    expect(flagsToLetters(['\\Seen', '\\Deleted', '\\Answered', '\\Flagged', '\\Draft'], idx, '', 3)).toBe('DFRST');
-    expect(flagsToLetters(['\\Seen', 'Junk', '$Forwarded'], idx, '', 3)).toBe('Sab');
+    expect(flagsToLetters(['\\Seen', '\\Deleted', '\\Answered', '\\Flagged', '\\Draft'], idx, '', kw)).toBe('DFRST');
+    expect(flagsToLetters(['\\Seen', 'Junk', '$Forwarded'], idx, '', kw)).toBe('Sab');
     // P (passed) and a keyword letter without an entry survive a flag change.
-    expect(flagsToLetters(['\\Seen'], idx, 'PRaz', 3)).toBe('PSz');
+    expect(flagsToLetters(['\\Seen'], idx, 'PRaz', kw)).toBe('PSz');
+    // So does the letter of a hole in dovecot-keywords.
+    expect(flagsToLetters([], idx, 'bcd', ['x', undefined, 'y'])).toBe('bd');
     expect(lettersToFlags('PSabz', kw)).toEqual(['$Forwarded', 'Junk', '\\Seen']);
     expect(buildFilename('b', 'TSRFD', ',x')).toBe('b:2,DFRST,x');
   });
@@ -146,6 +148,10 @@ describe('dovecot-keywords', () => {
     expect(await fs.readFile(path.join(tmp, 'dovecot-keywords'), 'utf8')).toBe('0 $Forwarded\n1 Junk\n2 NewKw\n');
     expect(k.names).toEqual(['$Forwarded', 'Junk', 'NewKw']);
     await expect(fs.stat(path.join(tmp, 'dovecot-keywords.lock'))).rejects.toThrow();
+    // Holes are never reused (files may still carry their letter).
+    await fs.writeFile(path.join(tmp, 'dovecot-keywords'), '0 A\n2 C\n');
+    await ensureKeywords(tmp, fsx, ['D'], emptyKeywords());
+    expect(await fs.readFile(path.join(tmp, 'dovecot-keywords'), 'utf8')).toBe('0 A\n2 C\n3 D\n');
   });
 
   it('refuses the 27th keyword with LIMIT', async () => {

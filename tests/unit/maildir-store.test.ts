@@ -62,12 +62,10 @@ afterEach(async () => {
 });
 
 describe('ensure, folders and subscriptions', () => {
-  it('creates INBOX and the auto folders, subscribed like Dovecot auto=subscribe', async () => {
+  it('creates INBOX and the auto folders (Dovecot auto=create), subscribed only with autoSubscribe', async () => {
     const store = newStore();
     await store.ensure();
-    expect(await ls(root)).toEqual(
-      expect.arrayContaining(['.Drafts', '.Junk', '.Sent', '.Trash', 'cur', 'new', 'tmp', 'dovecot-uidlist', 'subscriptions']),
-    );
+    expect(await ls(root)).toEqual(expect.arrayContaining(['.Drafts', '.Junk', '.Sent', '.Trash', 'cur', 'new', 'tmp', 'dovecot-uidlist']));
     const uidlist = await fs.readFile(path.join(root, 'dovecot-uidlist'), 'utf8');
     const m = /^3 V(\d+) N1 G[0-9a-f]{32}\n$/.exec(uidlist);
     expect(m).not.toBeNull();
@@ -79,8 +77,8 @@ describe('ensure, folders and subscriptions', () => {
       'new',
       'tmp',
     ]);
-    expect(await fs.readFile(path.join(root, 'subscriptions'), 'utf8')).toBe('V\t2\n\nDrafts\nJunk\nTrash\nSent\n');
-    expect(await store.subscriptions()).toEqual(['Drafts', 'Junk', 'Trash', 'Sent']);
+    expect(await store.subscriptions()).toEqual([]);
+    expect(await ls(root)).not.toContain('subscriptions');
     expect(await store.list()).toEqual([
       { name: 'INBOX', hasChildren: false },
       { name: 'Drafts', hasChildren: false, specialUse: '\\Drafts' },
@@ -88,12 +86,21 @@ describe('ensure, folders and subscriptions', () => {
       { name: 'Sent', hasChildren: false, specialUse: '\\Sent' },
       { name: 'Trash', hasChildren: false, specialUse: '\\Trash' },
     ]);
-    // An unsubscribed auto folder stays unsubscribed; a deleted one comes back.
-    await store.unsubscribe('Trash');
+    // A deleted auto folder comes back at the next login.
     await store.delete('Junk');
     await newStore().ensure();
-    // DELETE leaves subscriptions alone (Dovecot), so Junk is still subscribed, once.
-    expect(await store.subscriptions()).toEqual(['Drafts', 'Junk', 'Sent']);
+    expect((await store.list()).map((e) => e.name)).toContain('Junk');
+
+    // auto = subscribe: Dovecot writes the folders it creates into `subscriptions` (INBOX not).
+    await fs.rm(root, { recursive: true });
+    const subscribing = openMailStore({ user: 'alice@brokkr.net', root, autoSubscribe: true, lockTimeoutMs: 500 });
+    await subscribing.ensure();
+    expect(await fs.readFile(path.join(root, 'subscriptions'), 'utf8')).toBe('V\t2\n\nDrafts\nJunk\nTrash\nSent\n');
+    // An unsubscribed auto folder stays unsubscribed; a deleted one comes back subscribed once.
+    await subscribing.unsubscribe('Trash');
+    await subscribing.delete('Junk');
+    await subscribing.ensure();
+    expect(await subscribing.subscriptions()).toEqual(['Drafts', 'Junk', 'Sent']);
   });
 
   it('creates, deletes and renames folders as Dovecot does', async () => {
@@ -144,7 +151,7 @@ describe('ensure, folders and subscriptions', () => {
     await store.subscribe('x.y');
     await store.unsubscribe('never');
     await store.rename('x.y', 'w');
-    expect(await store.subscriptions()).toEqual(['Drafts', 'Junk', 'Trash', 'Sent', 'x.y']);
+    expect(await store.subscriptions()).toEqual(['x.y']);
     expect(await fs.readFile(path.join(root, 'subscriptions'), 'utf8')).toContain('\nx\ty\n');
   });
 });
@@ -390,6 +397,51 @@ describe('changes made by other processes', () => {
     expect(st).toMatchObject({ messages: 3, recent: 1, uidNext: 4, unseen: 3 });
     await again.sync();
     expect(again.isRecent(3)).toBe(true);
+  });
+
+  it('gives files found without uids theirs before an APPEND, and \\Recent like a fresh Dovecot index', async () => {
+    // A tree copied from elsewhere: message files, no dovecot-uidlist.
+    await fs.mkdir(path.join(root, 'cur'), { recursive: true });
+    await fs.mkdir(path.join(root, 'new'), { recursive: true });
+    await fs.writeFile(path.join(root, 'cur', '1500000001.M1P1.old:2,S'), 'Subject: b\n\nx\n');
+    await fs.writeFile(path.join(root, 'cur', '1500000000.M1P1.old:2,'), 'Subject: a\n\nx\n');
+    await fs.writeFile(path.join(root, 'new', '1500000002.M1P1.old'), 'Subject: c\n\nx\n');
+    const store = newStore();
+    await store.ensure();
+    expect((await store.append('INBOX', [{ data: msg('appended') }])).uids).toEqual([4]);
+    const ro = await open(store, 'INBOX', true);
+    expect(ro.messages().map((m) => [m.uid, m.filename.split(':')[0]])).toEqual([
+      [1, '1500000000.M1P1.old'],
+      [2, '1500000001.M1P1.old'],
+      [3, '1500000002.M1P1.old'],
+      [4, expect.stringMatching(/,W=\d+$/)],
+    ]);
+    // Never seen by Roost: all \Recent; EXAMINE shows that without taking it.
+    expect(ro.messages().map((m) => ro.isRecent(m.uid))).toEqual([true, true, true, true]);
+    expect((await store.status('INBOX')).recent).toBe(4);
+    const rw = await open(store, 'INBOX');
+    expect(rw.messages().map((m) => rw.isRecent(m.uid))).toEqual([true, true, true, true]);
+    expect(ro.isRecent(1)).toBe(false);
+    const rw2 = await open(newStore(), 'INBOX');
+    expect(rw2.isRecent(1)).toBe(false);
+  });
+
+  it('treats messages an existing uidlist numbers as old, like Dovecot building a new index', async () => {
+    const store = newStore();
+    await store.ensure();
+    const dir = path.join(root, '.Work');
+    for (const d of ['cur', 'new', 'tmp']) await fs.mkdir(path.join(dir, d), { recursive: true });
+    await fs.writeFile(path.join(dir, 'cur', '1500000000.M1P1.old:2,S'), 'Subject: a\n\nx\n');
+    await fs.writeFile(path.join(dir, 'cur', '1500000001.M1P1.old:2,'), 'Subject: b\n\nx\n');
+    await fs.writeFile(path.join(dir, 'new', '1500000002.M1P1.old'), 'Subject: c\n\nx\n');
+    await fs.writeFile(path.join(dir, 'dovecot-uidlist'), '3 V12345 N15 G0123456789abcdef0123456789abcdef\n3 :1500000000.M1P1.old\n7 :1500000001.M1P1.old\n');
+    expect(await store.status('Work')).toEqual({ messages: 3, recent: 1, uidNext: 16, uidValidity: 12345, unseen: 2 });
+    const ro = await open(store, 'Work', true);
+    expect(ro.messages().map((m) => [m.uid, ro.isRecent(m.uid)])).toEqual([
+      [3, false],
+      [7, false],
+      [15, true],
+    ]);
   });
 
   it('sees flag renames, expunges and uids assigned by another process', async () => {
@@ -672,6 +724,11 @@ describe('concurrency', () => {
     })()]);
     stop = true;
     await external;
+    // The other MUA takes no lock, so its last rename may share an mtime tick with Roost's own
+    // last change (Dovecot has the same blind spot); any later change to cur/ reveals it.
+    await new Promise((r) => setTimeout(r, 20));
+    await fs.writeFile(path.join(root, 'cur', '.touch'), '');
+    await fs.unlink(path.join(root, 'cur', '.touch'));
     await a.sync();
     await b.sync();
 
@@ -691,6 +748,29 @@ describe('concurrency', () => {
     const recorded = new Map(uidlist.split('\n').slice(1).filter(Boolean).map((l) => [l.slice(l.indexOf(':') + 1), Number(l.split(' ')[0])]));
     for (const m of list) expect(recorded.get(m.filename.split(':')[0]), m.filename).toBe(m.uid);
     expect(delivered).toBeGreaterThan(5);
+  }, 60_000);
+
+  it('in a big mailbox, still sees a locked change made right after its own STORE', async () => {
+    const store = newStore();
+    await store.ensure();
+    const cur = path.join(root, 'cur');
+    const names = Array.from({ length: 5000 }, (_, i) => `${1600000000 + i}.M${i}P7.big,S=1,W=1:2,`);
+    for (let i = 0; i < names.length; i += 500) await Promise.all(names.slice(i, i + 500).map((n) => fs.writeFile(path.join(cur, n), 'x')));
+    await new Promise((r) => setTimeout(r, 1100)); // let cur/'s mtime age, so the scan is trusted
+    const v = await open(store, 'INBOX');
+    const { takeDotlock } = await import('../../electron/server/storage/maildir/dotlock.js');
+    const { FsContext } = await import('../../electron/server/storage/maildir/fsutil.js');
+    for (let round = 0; round < 5; round++) {
+      await v.store([1 + round], 'add', ['\\Seen']);
+      // "Dovecot" flags another message under the lock immediately afterwards.
+      const lock = await takeDotlock(path.join(root, 'dovecot-uidlist'), new FsContext(undefined, () => {}, 1000));
+      const target = v.messages()[100 + round];
+      await fs.rename(path.join(cur, target.filename), path.join(cur, target.filename + 'F'));
+      await lock.release();
+      await v.sync();
+      expect(v.messages()[100 + round].flags, `round ${round}`).toEqual(['\\Flagged']);
+      expect(v.messages()[round].flags).toEqual(['\\Seen']);
+    }
   }, 60_000);
 
   it('copies bytes when a hard link is impossible (folder on another file system)', async () => {

@@ -18,6 +18,7 @@ export class SelectedMailbox {
   private readonly ghosts = new Map<number, MessageMeta>();
   /** Keywords this session has announced in FLAGS/PERMANENTFLAGS. */
   readonly announcedKeywords = new Set<string>();
+  private readonly knownKeywords: Set<string>;
   /** Uids this session holds \Recent for (fixed when the message enters the session's view). */
   private readonly recentUids = new Set<number>();
   /** Last count this session announced, to send EXISTS only when it changes. */
@@ -27,13 +28,25 @@ export class SelectedMailbox {
   constructor(
     readonly view: MailboxView,
     private readonly onPending: () => void,
+    /** Identifies the mailbox across sessions (maildir path), for the keywords it has shown. */
+    mailboxKey = '',
   ) {
     this.uids = view.messages().map((m) => m.uid);
     for (const uid of this.uids) if (view.isRecent(uid)) this.recentUids.add(uid);
     this.announcedExists = this.uids.length;
     this.announcedRecent = this.recentUids.size;
     this.snapshot = view.messages();
+    // Like Dovecot's index, a mailbox keeps listing a keyword once it has been in use, even
+    // after the last message carrying it lost it.
+    let known = KNOWN_KEYWORDS.get(mailboxKey);
+    if (!known) {
+      known = new Set();
+      if (mailboxKey) KNOWN_KEYWORDS.set(mailboxKey, known);
+    }
+    this.knownKeywords = known;
+    for (const k of known) this.announcedKeywords.add(k);
     for (const m of this.snapshot) for (const f of m.flags) if (!f.startsWith('\\')) this.announcedKeywords.add(f);
+    for (const k of this.announcedKeywords) known.add(k);
     view.onChange((change) => {
       if (change.kind === 'expunged') this.keepGhosts(change.uids);
       this.snapshot = view.messages();
@@ -160,6 +173,7 @@ export class SelectedMailbox {
       for (const f of flags) {
         if (!f.startsWith('\\') && !this.announcedKeywords.has(f)) {
           this.announcedKeywords.add(f);
+          this.knownKeywords.add(f);
           added = true;
         }
       }
@@ -190,6 +204,9 @@ export class SelectedMailbox {
     return out;
   }
 }
+
+/** Keywords each mailbox (by maildir path) has shown, for the life of the process. */
+const KNOWN_KEYWORDS = new Map<string, Set<string>>();
 
 function findMeta(all: readonly MessageMeta[], uid: number): MessageMeta | undefined {
   let lo = 0;

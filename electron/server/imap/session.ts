@@ -232,7 +232,7 @@ export class Session {
   /** Selects a mailbox (SELECT/EXAMINE), replacing any previous selection. */
   async select(view: import('../storage/types.js').MailboxView): Promise<SelectedMailbox> {
     await this.unselect();
-    const sel = new SelectedMailbox(view, () => this.idleNotify?.());
+    const sel = new SelectedMailbox(view, () => this.idleNotify?.(), `${this.store?.root ?? ''}\0${view.name}`);
     this.selected = sel;
     this.state = 'selected';
     return sel;

@@ -107,7 +107,11 @@ export interface MailboxView {
   uidNext(): number;
   /** Keywords defined in this mailbox (for FLAGS / PERMANENTFLAGS). */
   keywords(): readonly string[];
-  /** True if this view holds \Recent for the uid (exactly one view gets each new message). */
+  /**
+   * True if this view holds \Recent for the uid (exactly one read-write view gets each new
+   * message). A read-only view takes none but, like Dovecot's EXAMINE, shows those that no
+   * read-write view has taken yet.
+   */
   isRecent(uid: number): boolean;
 
   /**
@@ -145,7 +149,10 @@ export interface MailStore {
   /** Absolute path of the user's root maildir (INBOX). */
   readonly root: string;
 
-  /** Create the maildir and the auto folders (INBOX, Sent, Drafts, Trash, Junk, subscribed). */
+  /**
+   * Create the maildir and the auto folders (INBOX, Sent, Drafts, Trash, Junk), like Dovecot's
+   * `auto = create` (not subscribed unless the backend is configured for `auto = subscribe`).
+   */
   ensure(): Promise<void>;
   list(): Promise<MailboxListEntry[]>;
   create(name: string): Promise<void>;

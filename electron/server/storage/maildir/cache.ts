@@ -1,6 +1,7 @@
-// Roost's disposable per-mailbox cache. Deleting it loses nothing: it is rebuilt from the
-// message files. Two append-only text files, in the mailbox directory (or, with a cacheDir,
-// as <cacheDir>/<sha256 of the mailbox path, 32 hex>.cache[.data]):
+// Roost's disposable per-mailbox cache. Deleting it loses no mail: it is rebuilt from the
+// message files (only the \Recent state, in .recent, starts over). Three files in the mailbox
+// directory (or, with a cacheDir, as <cacheDir>/<sha256 of the mailbox path, 32 hex>.cache*),
+// the first two append-only:
 //
 // roost.cache        small, read when the mailbox is loaded; one record per line, TAB-separated:
 //   H  roost-cache  1  <uidvalidity>  <generation>  <mailbox dir>     first line
@@ -11,9 +12,10 @@
 //   <uid>  <base>  <physical size>  <header bytes, base64>  <MimePart JSON>     one per message
 // roost.cache.recent `<uidvalidity> <first recent uid>\n`: UIDs >= this were never given \Recent
 //                    by a Roost read-write view (written with temporary name + fsync + rename;
-//                    read by STATUS without loading the mailbox). A mailbox Roost creates starts
-//                    at 1 (everything in it is new); without the file, a mailbox found on disk
-//                    starts at its next uid (only files in new/ and unseen uids are recent).
+//                    read by STATUS without loading the mailbox). A uidlist Roost creates starts
+//                    it at 1; for a mailbox found on disk it starts at the uidlist's next uid
+//                    (like Dovecot building a new index: numbered messages are old, the rest
+//                    and files in new/ are recent).
 //
 // <base> is the maildir base name with '%', TAB, CR and LF percent-encoded. Later records win.
 // Every record is checked against the message's current uid and base name before it is used;

@@ -119,19 +119,20 @@ export function lettersToFlags(letters: string, keywords: readonly (string | und
 /**
  * Letters for `flags`, keeping the letters of `oldLetters` that no IMAP flag controls
  * (P, unknown letters, keyword letters without a dovecot-keywords entry).
- * `keywordIndex` returns the 0-25 index of a keyword, or -1 if it has none.
+ * `keywordIndex` returns the 0-25 index of a keyword, or -1 if it has none; `keywords` is the
+ * dovecot-keywords table (letters of its named entries are the ones flags control).
  */
 export function flagsToLetters(
   flags: readonly string[],
   keywordIndex: (name: string) => number,
   oldLetters: string,
-  knownKeywordCount: number,
+  keywords: readonly (string | undefined)[],
 ): string {
   let letters = '';
   for (const ch of oldLetters) {
     if (LETTER_SYSTEM_FLAG[ch]) continue;
     const code = ch.charCodeAt(0);
-    if (code >= 0x61 && code <= 0x7a && code - 0x61 < knownKeywordCount) continue;
+    if (code >= 0x61 && code <= 0x7a && keywords[code - 0x61] !== undefined) continue;
     letters += ch;
   }
   for (const flag of flags) {

@@ -92,8 +92,8 @@ export async function ensureKeywords(dir: string, fsx: FsContext, wanted: readon
     let added = false;
     for (const name of wanted) {
       if (keywordIndex(names, name) >= 0) continue;
-      let slot = names.findIndex((n) => n === undefined);
-      if (slot < 0) slot = names.length;
+      // Never fill a hole: files may still carry that letter, and would suddenly show the new name.
+      const slot = names.length;
       if (slot >= MAX_KEYWORDS) {
         throw new StorageError('LIMIT', `Too many keywords in this mailbox (the maximum is ${MAX_KEYWORDS}): cannot add ${name}`);
       }

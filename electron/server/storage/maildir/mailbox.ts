@@ -17,7 +17,7 @@ import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import type { MailboxChange, MailboxStatus, MessageInfo, MessageMeta, StoreMode } from '../types.js';
 import { StorageError } from '../types.js';
-import { CacheFiles, MailboxCache, cachePaths, readFirstRecentUid, writeFirstRecentUid } from './cache.js';
+import { type CacheFiles, MailboxCache, cachePaths, readFirstRecentUid, writeFirstRecentUid } from './cache.js';
 import { takeDotlock, type Dotlock } from './dotlock.js';
 import {
   baseOf,
@@ -33,12 +33,12 @@ import {
 import { applyStoreMode, parseFlagArgs } from './flags.js';
 import { ensureMaildirDirs } from './folders.js';
 import { FsContext, errCode, fsyncDir, isNotFound, mapLimit, toStorageError } from './fsutil.js';
-import { KeywordsState, emptyKeywords, ensureKeywords, keywordIndex, readKeywords } from './keywords.js';
+import { type KeywordsState, emptyKeywords, ensureKeywords, keywordIndex, readKeywords } from './keywords.js';
 import { measureFile, parseMessageFile } from './messagefile.js';
 import {
   UIDLIST,
   UidlistError,
-  UidlistState,
+  type UidlistState,
   appendRecords,
   extVsize,
   newHeader,
@@ -68,6 +68,14 @@ interface FileRef {
   filename: string;
 }
 
+/** State taken under the lock before files enter the mailbox (see beginIncoming). */
+export interface IncomingContext {
+  /** cur/ was verified before: after the change its mtime is Roost's own. */
+  curTrusted: boolean;
+  /** The directories may hold files without uids, which must get theirs first. */
+  preScan: boolean;
+}
+
 /** A message file that is about to enter this mailbox (APPEND, COPY, MOVE). */
 export interface Incoming {
   /** Base name including ,S= and ,W=. */
@@ -82,6 +90,10 @@ const STAT_PARALLELISM = 32;
 const MEASURE_PARALLELISM = 8;
 /** A directory scanned at least this long after its mtime need not be read again while the mtime is unchanged. */
 const MTIME_TRUST_MS = 1000;
+/** Mailboxes from this size on avoid re-reading cur/ after their own changes. */
+const OWN_STAMP_MIN_MESSAGES = 5000;
+/** Longer than a kernel clock tick (1-10 ms): the mtime of any later change differs from ours. */
+const OWN_STAMP_TICK_MS = 20;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,6 +102,8 @@ function sleep(ms: number): Promise<void> {
 interface DirStamp {
   mtimeNs: bigint;
   scannedAt: number;
+  /** The mtime is from Roost's own change under the uidlist lock to a directory it had verified. */
+  own?: boolean;
 }
 
 async function dirMtime(dir: string): Promise<bigint | undefined> {
@@ -102,7 +116,7 @@ async function dirMtime(dir: string): Promise<bigint | undefined> {
 }
 
 function trusted(mtimeNs: bigint, stamp: DirStamp | undefined): boolean {
-  return !!stamp && stamp.mtimeNs === mtimeNs && stamp.scannedAt - Number(mtimeNs / 1_000_000n) > MTIME_TRUST_MS;
+  return !!stamp && stamp.mtimeNs === mtimeNs && (stamp.own === true || stamp.scannedAt - Number(mtimeNs / 1_000_000n) > MTIME_TRUST_MS);
 }
 
 export class Mailbox {
@@ -141,7 +155,7 @@ export class Mailbox {
     return this.ctx.fsx;
   }
 
-  private log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
     this.fsx.log(level, `${this.dir}: ${message}`);
   }
 
@@ -191,7 +205,33 @@ export class Mailbox {
   }
 
   private flagsOfName(filename: string): readonly string[] {
-    return this.flagsFor(splitFilename(filename).letters);
+    return this.flagsFor(lettersOf(filename));
+  }
+
+  /**
+   * Before changing cur/ under the uidlist lock: was cur/ unchanged since the index last
+   * verified it? Then, after the change, the new mtime is ours (see ownCurChangeEnd) and the
+   * next sync need not read a huge directory again. Only for big mailboxes (small ones are
+   * cheap to re-read) and only cur/: MDAs deliver to new/ without any lock, while Dovecot
+   * changes cur/ only under the lock. (A MUA that renames in cur/ without the lock can go
+   * unnoticed until cur/ changes again; Dovecot documents the same limitation.)
+   */
+  private async ownCurChangeBegin(): Promise<boolean> {
+    if (!this.loaded || this.list.length < OWN_STAMP_MIN_MESSAGES) return false;
+    const mtime = await dirMtime(path.join(this.dir, 'cur'));
+    return mtime !== undefined && trusted(mtime, this.stamps.cur);
+  }
+
+  private async ownCurChangeEnd(wasTrusted: boolean): Promise<void> {
+    if (!wasTrusted) return;
+    const mtime = await dirMtime(path.join(this.dir, 'cur'));
+    // A file system with 1-second timestamps cannot tell our change from the next one.
+    if (mtime === undefined || mtime % 1_000_000_000n === 0n) return;
+    // Keep the lock until the clock has moved past our mtime's tick, so whoever changes cur/
+    // after us (under the lock) leaves a different mtime.
+    const wait = Number(mtime / 1_000_000n) + OWN_STAMP_TICK_MS - Date.now();
+    if (wait > 0) await sleep(Math.min(wait, OWN_STAMP_TICK_MS));
+    this.stamps.cur = { mtimeNs: mtime, scannedAt: Date.now(), own: true };
   }
 
   private ensureAlive(): void {
@@ -264,6 +304,11 @@ export class Mailbox {
     this.emit({ kind: 'added', messages: added });
   }
 
+  /** \Recent not yet taken by a read-write view: read-only views show it without taking it (as Dovecot's EXAMINE does). */
+  isPendingRecent(uid: number): boolean {
+    return this.pendingRecent.has(uid);
+  }
+
   /**
    * Give every pending \Recent message to one read-write view: the caller if it is one, else
    * the first attached read-write view. Without one they wait (read-only views never take them).
@@ -307,16 +352,29 @@ export class Mailbox {
       } else {
         const uidValidity = await nextUidValidity(this.fsx, this.ctx.root);
         state = await rewriteUidlist(this.dir, this.fsx, newHeader(uidValidity), 1, []);
-        if (this.views.length === 0) {
-          // A new mailbox: everything that arrives before a read-write view opens it is \Recent.
-          await writeFirstRecentUid(this.cacheFiles, uidValidity, 1, this.fsx).catch((err: unknown) =>
-            this.log('debug', `cannot write the recent state: ${String(err)}`),
-          );
-        }
+        // A new uidlist: every message is new to every session.
+        await this.persistFirstRecent(uidValidity, 1);
       }
     }
     this.uidlist = state;
     return state;
+  }
+
+  /**
+   * \Recent of a mailbox Roost has no state for, like Dovecot building a new index: messages
+   * the uidlist already numbers are old, the ones that get their uid now (and files in new/)
+   * are recent. Remembered, so a later first look does not count them as old.
+   */
+  private async firstSight(state: UidlistState): Promise<number> {
+    const first = nextUidOf(state);
+    await this.persistFirstRecent(state.header.uidValidity, first);
+    return first;
+  }
+
+  private async persistFirstRecent(uidValidity: number, uid: number): Promise<void> {
+    await writeFirstRecentUid(this.cacheFiles, uidValidity, uid, this.fsx).catch((err: unknown) =>
+      this.log('debug', `cannot write the recent state: ${String(err)}`),
+    );
   }
 
   /** Make sure the uidlist exists (CREATE, ensure()). */
@@ -464,7 +522,7 @@ export class Mailbox {
         this.uidValidity = state.header.uidValidity;
         this.cache = new MailboxCache(this.dir, this.cacheFiles, this.fsx);
         await this.cache.load(this.uidValidity);
-        this.firstRecentUid = (await this.cache.loadFirstRecentUid()) ?? nextUidOf(state);
+        this.firstRecentUid = (await this.cache.loadFirstRecentUid()) ?? (await this.firstSight(state));
       } else if (state.header.uidValidity !== this.uidValidity) {
         this.markGone(`changed its UIDVALIDITY from ${this.uidValidity} to ${state.header.uidValidity}`);
         throw new StorageError('NONEXISTENT', 'Mailbox was recreated; select it again');
@@ -771,6 +829,7 @@ export class Mailbox {
     let renamed = false;
     const lock = await this.lockUidlist();
     try {
+      const curTrusted = (await this.ownCurChangeBegin()) && uids.every((uid) => this.get(uid)?.dir !== 'new');
       for (const uid of uids) {
         const original = this.get(uid);
         if (!original) continue;
@@ -778,7 +837,7 @@ export class Mailbox {
         for (let attempt = 0; ; attempt++) {
           const split = splitFilename(m.filename);
           const wanted = applyStoreMode(mode, m.flags, flags);
-          const letters = flagsToLetters(wanted, (k) => keywordIndex(names, k), split.letters, names.length);
+          const letters = flagsToLetters(wanted, (k) => keywordIndex(names, k), split.letters, names);
           const filename = buildFilename(split.base, letters, split.extra);
           if (filename === m.filename && m.dir === 'cur') {
             results.set(uid, m.flags);
@@ -801,10 +860,11 @@ export class Mailbox {
           }
         }
       }
+      if (renamed) await fsyncDir(path.join(this.dir, 'cur'));
+      await this.ownCurChangeEnd(curTrusted && !scans.map);
     } finally {
       await lock.release();
     }
-    if (renamed) await fsyncDir(path.join(this.dir, 'cur'));
     this.applyUpdates(updates);
     return results;
   }
@@ -819,6 +879,7 @@ export class Mailbox {
     const scans: { map?: Map<string, FileRef> } = {};
     const lock = await this.lockUidlist();
     try {
+      const curTrusted = (await this.ownCurChangeBegin()) && targets.every((m) => m.dir === 'cur');
       for (const m of targets) {
         const base = baseOf(m.filename);
         let current: FileRef = { dir: m.dir, filename: m.filename };
@@ -845,6 +906,7 @@ export class Mailbox {
         await fsyncDir(path.join(this.dir, 'cur'));
         await fsyncDir(path.join(this.dir, 'new'));
       }
+      await this.ownCurChangeEnd(curTrusted && !scans.map);
       done.sort((a, b) => a - b);
       this.applyUpdates(updates);
       this.applyExpunges(done);
@@ -862,15 +924,27 @@ export class Mailbox {
    * Assign UIDs to files just placed in cur/ (caller holds this mailbox's uidlist lock and
    * queue) and record them in the uidlist. Returns the uids in order.
    */
-  async assignUidsLocked(incoming: readonly Incoming[]): Promise<{ uidValidity: number; uids: number[] }> {
+  async assignUidsLocked(incoming: readonly Incoming[], ctx: IncomingContext): Promise<{ uidValidity: number; uids: number[] }> {
     const state = await this.readUidlistLocked();
+    // Before the first uids Roost gives out here, fix which ones are old (see firstSight).
+    if (!this.loaded && (await readFirstRecentUid(this.cacheFiles, state.header.uidValidity)) === undefined) await this.firstSight(state);
     let next = Math.max(nextUidOf(state), this.nextUid);
+    // Files already here without a uid are older than these: they get theirs first, as Dovecot
+    // syncs before it saves (unless the index just verified there are none).
+    const earlier: { uid: number; base: string }[] = [];
+    if (ctx.preScan) {
+      const incomingBases = new Set(incoming.map((f) => f.base));
+      const unknown = [...(await this.scanDirs())].filter(([base]) => !state.uids.has(base) && !incomingBases.has(base));
+      unknown.sort((a, b) => compareForUidOrder(a[1].filename, b[1].filename));
+      for (const [base] of unknown) earlier.push({ uid: next++, base });
+    }
     // Uids between what the index has seen and these were given out by someone else: the
     // index must pick those up first (noteIncoming then syncs instead of appending).
     this.unseenBelowIncoming = this.loaded && next > this.highestSeenUid + 1;
     const records = incoming.map((f) => ({ uid: next++, base: f.base }));
-    await this.recordUids(state, records, next);
+    await this.recordUids(state, [...earlier, ...records], next);
     this.nextUid = Math.max(this.nextUid, next);
+    if (!this.unseenBelowIncoming) await this.ownCurChangeEnd(ctx.curTrusted);
     return { uidValidity: state.header.uidValidity, uids: records.map((r) => r.uid) };
   }
 
@@ -908,12 +982,22 @@ export class Mailbox {
     return flagLists.map((flags, i) => {
       // Letters no IMAP flag controls (P, other upper-case ones) travel with the message.
       const keep = (keepLetters[i] ?? '').replace(/[^A-Z]/g, '');
-      return flagsToLetters(flags, (k) => keywordIndex(names, k), keep, 26);
+      return flagsToLetters(flags, (k) => keywordIndex(names, k), keep, names);
     });
   }
 
   async lockForChange(): Promise<Dotlock> {
     return this.lockUidlist();
+  }
+
+  /** For APPEND/COPY/MOVE into this mailbox: call before placing files in cur/ (lock held). */
+  async beginIncoming(): Promise<IncomingContext> {
+    let preScan = true;
+    if (this.loaded) {
+      const [n, c] = await Promise.all([dirMtime(path.join(this.dir, 'new')), dirMtime(path.join(this.dir, 'cur'))]);
+      preScan = !(n !== undefined && c !== undefined && trusted(n, this.stamps.new) && trusted(c, this.stamps.cur));
+    }
+    return { curTrusted: await this.ownCurChangeBegin(), preScan };
   }
 
   /**
@@ -951,6 +1035,7 @@ export class Mailbox {
     let result: { uidValidity: number; uids: number[] };
     try {
       for (const mb of order) locks.push(await mb.lockForChange());
+      const destCtx = await dest.beginIncoming();
       try {
         for (let i = 0; i < sources.length; i++) {
           let m = sources[i];
@@ -979,7 +1064,10 @@ export class Mailbox {
           await fsyncDir(path.join(this.dir, 'cur'));
           await fsyncDir(path.join(this.dir, 'new'));
         }
-        result = await dest.assignUidsLocked(placed.map((p) => p.incoming));
+        result = await dest.assignUidsLocked(placed.map((p) => p.incoming), {
+          preScan: destCtx.preScan,
+          curTrusted: destCtx.curTrusted && (dest !== this || !move) && !scans.map,
+        });
       } catch (err) {
         // Undo: nothing may stay half copied or half moved.
         for (const p of placed.reverse()) {
@@ -993,10 +1081,11 @@ export class Mailbox {
     } finally {
       for (const lock of locks.reverse()) await lock.release();
     }
+    // Committed: a failure to update the in-memory index now is caught up by the next sync.
     await dest.noteIncoming(
       placed.map((p) => p.incoming),
       result.uids,
-    );
+    ).catch((err: unknown) => dest.log('warn', String(err)));
     if (move) {
       this.applyExpunges(placed.map((p) => p.src.uid));
       await this.cache?.flush();
@@ -1123,7 +1212,7 @@ export class Mailbox {
     const lock = await this.lockUidlist();
     try {
       const state = await this.readUidlistLocked();
-      const firstRecent = (await readFirstRecentUid(this.cacheFiles, state.header.uidValidity)) ?? nextUidOf(state);
+      const firstRecent = (await readFirstRecentUid(this.cacheFiles, state.header.uidValidity)) ?? (await this.firstSight(state));
       const files = await this.scanDirs();
       const needUid: { base: string; ref: FileRef }[] = [];
       let unseen = 0;
@@ -1144,6 +1233,14 @@ export class Mailbox {
       await lock.release();
     }
   }
+}
+
+/** The flag letters of a file name (fast path of splitFilename). */
+function lettersOf(filename: string): string {
+  const at = filename.indexOf(':');
+  if (at < 0 || filename[at + 1] !== '2' || filename[at + 2] !== ',') return '';
+  const comma = filename.indexOf(',', at + 3);
+  return comma < 0 ? filename.slice(at + 3) : filename.slice(at + 3, comma);
 }
 
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {

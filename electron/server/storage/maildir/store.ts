@@ -2,10 +2,12 @@
 // Maildir++ layout): folders, subscriptions, STATUS, APPEND, and opening views.
 //
 // Behaviour mirrored from Dovecot 2.3.19 (observed, see tests/unit/maildir-dovecot-interop):
-// - ensure(): Dovecot's `auto = subscribe` creates Drafts/Junk/Trash/Sent when first used and
-//   then writes them to `subscriptions` (INBOX is not subscribed). Roost creates and
-//   subscribes them at login, once: a folder the user deleted or unsubscribed comes back only
-//   if its directory is missing.
+// - ensure(): Debian's 15-mailboxes.conf only gives Drafts/Junk/Trash/Sent their special-use
+//   (no `auto`); Roost's reference Dovecot adds `auto = create`, which creates them when the
+//   user first looks and does not subscribe them. Roost creates them at login (a folder the
+//   user deleted comes back, as with auto = create). With the autoSubscribe option it also
+//   subscribes them when it creates them, which is what `auto = subscribe` does on disk
+//   (Dovecot writes them into `subscriptions` as it creates them; INBOX is not subscribed).
 // - CREATE "a.b.c" creates only .a.b.c; DELETE of a folder removes its directory only (its
 //   children stay, the name becomes \Noselect); DELETE of a \Noselect name is NONEXISTENT;
 //   DELETE INBOX is refused (NOPERM).
@@ -48,6 +50,11 @@ export interface MailStoreOptions {
   log?: LogFn;
   /** How long to wait for a Dovecot lock before INUSE (default 30 s). */
   lockTimeoutMs?: number;
+  /**
+   * Subscribe the auto folders when ensure() creates them (Dovecot's `auto = subscribe`).
+   * Default false: `auto = create`, like the reference Dovecot configuration.
+   */
+  autoSubscribe?: boolean;
 }
 
 async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -62,9 +69,11 @@ export class MaildirStore implements MailStore {
   readonly user: string;
   readonly root: string;
   private readonly ctx: StoreContext;
+  private readonly autoSubscribe: boolean;
 
   constructor(opts: MailStoreOptions) {
     this.user = opts.user;
+    this.autoSubscribe = opts.autoSubscribe ?? false;
     this.root = path.resolve(opts.root);
     const log: LogFn = opts.log ?? (() => {});
     this.ctx = {
@@ -110,7 +119,7 @@ export class MaildirStore implements MailStore {
           if (!(err instanceof StorageError && err.code === 'ALREADYEXISTS')) throw err;
         }
       }
-      if (created.length > 0) {
+      if (created.length > 0 && this.autoSubscribe) {
         await updateSubscriptions(this.root, this.fsx, (current) => {
           const missing = created.filter((n) => !current.includes(n));
           return missing.length > 0 ? [...current, ...missing] : undefined;
@@ -303,8 +312,8 @@ export class MaildirStore implements MailStore {
           await this.fsx.writeNewFile(tmp, stored);
           const internalDate = Math.round(input.internalDate ?? Date.now());
           await fs.utimes(tmp, new Date(), new Date(internalDate));
-          const base = withSizes(tmpBase, stored.length, virtualSize(stored));
-          prepared.push({ tmp, base, filename: '', size: virtualSize(stored), internalDate });
+          const vsize = virtualSize(stored);
+          prepared.push({ tmp, base: withSizes(tmpBase, stored.length, vsize), filename: '', size: vsize, internalDate });
         }
         const mb = acquireMailbox(this.ctx, dir, n !== 'INBOX');
         try {
@@ -315,6 +324,7 @@ export class MaildirStore implements MailStore {
             const placed: string[] = [];
             let result: { uidValidity: number; uids: number[] };
             try {
+              const ctx = await mb.beginIncoming();
               prepared.forEach((p, i) => (p.filename = buildFilename(p.base, letters[i])));
               for (const p of prepared) {
                 const target = path.join(dir, 'cur', p.filename);
@@ -322,14 +332,15 @@ export class MaildirStore implements MailStore {
                 placed.push(target);
               }
               await fsyncDir(path.join(dir, 'cur'));
-              result = await mb.assignUidsLocked(prepared);
+              result = await mb.assignUidsLocked(prepared, ctx);
             } catch (err) {
               for (const file of placed) await fs.unlink(file).catch(() => {});
               throw err;
             } finally {
               await lock.release();
             }
-            await mb.noteIncoming(prepared, result.uids);
+            // Committed: a failure to update the in-memory index now is caught up by the next sync.
+            await mb.noteIncoming(prepared, result.uids).catch((err: unknown) => this.fsx.log('warn', `${dir}: ${String(err)}`));
             return result;
           });
         } finally {

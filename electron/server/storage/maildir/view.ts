@@ -47,7 +47,9 @@ export class MaildirView implements MailboxView, AttachedView {
   }
 
   isRecent(uid: number): boolean {
-    return this.recent.has(uid);
+    // A read-write view holds its own \Recent messages; a read-only one never takes any but,
+    // like Dovecot's EXAMINE, shows those no read-write view has taken yet.
+    return this.readOnly ? this.mailbox.isPendingRecent(uid) : this.recent.has(uid);
   }
 
   onChange(listener: (change: MailboxChange) => void): void {
