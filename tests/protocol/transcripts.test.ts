@@ -287,3 +287,36 @@ describe('RENAME INBOX (RFC 3501 6.3.5)', () => {
     expect(old.untagged).toContain('* STATUS "Old Inbox" (MESSAGES 2)');
   });
 });
+
+describe('disable_plaintext_auth = yes (the default)', () => {
+  it('allows same-host logins but refuses plaintext from another address, advertising LOGINDISABLED', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'roost-plain-'));
+    const strict = await startRoost({ vmail: dir, password: PW, settings: { disable_plaintext_auth: true } });
+    try {
+      // 127.0.0.1 -> 127.0.0.1: remote IP = local IP, secure like Dovecot.
+      const same = await ImapWire.connect(strict.host, strict.port);
+      open.push(same);
+      expect(same.greeting).toContain('AUTH=PLAIN');
+      expect((await same.run(`a LOGIN alice@brokkr.net ${PW}`)).status).toBe('OK');
+
+      // 127.0.0.2 -> 127.0.0.1: not secure; the password must not be accepted in clear.
+      const { default: net } = await import('node:net');
+      const sock = net.connect({ host: strict.host, port: strict.port, localAddress: '127.0.0.2' });
+      let got = '';
+      sock.on('data', (d) => (got += d.toString('latin1')));
+      await waitFor(() => got.includes('\r\n'));
+      expect(got).toBe('* OK [CAPABILITY IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+ LOGINDISABLED] Roost ready.\r\n');
+      sock.write(`b LOGIN alice@brokkr.net ${PW}\r\n`);
+      await waitFor(() => got.includes('b NO'));
+      expect(got).toContain('* BAD [ALERT] Plaintext authentication not allowed without SSL/TLS');
+      expect(got).toContain('b NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.');
+      sock.destroy();
+      await waitFor(() =>
+        strict.events.some((e) => e.type === 'log' && e.record.message.includes('(tried to use disallowed plaintext auth): user=<alice@brokkr.net>')),
+      );
+    } finally {
+      await strict.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

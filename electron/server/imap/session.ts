@@ -14,6 +14,7 @@ import { ImapNo, storageErrorToNo } from './errors.js';
 import { SelectedMailbox } from './selected.js';
 import { COMMANDS } from './commands/index.js';
 import { capabilities } from './capabilities.js';
+import { isSecuredConnection, plaintextAuthAllowed } from '../auth/index.js';
 import {
   createSessionId,
   loginDisconnectMessage,
@@ -115,14 +116,13 @@ export class Session {
     return { user, method, rip: this.io.remoteAddress, lip: this.io.localAddress, secured: this.secure, session: this.id };
   }
 
-  /** Loopback (or same-host) connections count as secure, as in Dovecot. */
+  /** Same-host connections (remote IP = local IP, e.g. 127.0.0.1 -> 127.0.0.1) count as secure, as in Dovecot. */
   get secure(): boolean {
-    const r = this.io.remoteAddress;
-    return r === this.io.localAddress || r === '::1' || r.startsWith('127.') || r.startsWith('::ffff:127.');
+    return isSecuredConnection(this.io.remoteAddress, this.io.localAddress);
   }
 
   get plaintextAllowed(): boolean {
-    return !this.server.settings.disable_plaintext_auth || this.secure;
+    return plaintextAuthAllowed(this.server.settings, this.secure);
   }
 
   greeting(): string {

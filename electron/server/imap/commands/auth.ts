@@ -6,6 +6,7 @@ import { ImapNo } from '../errors.js';
 import { ImapSyntaxError } from '../parser.js';
 import { capabilities } from '../capabilities.js';
 import { loginMessage, sanitizeLogValue } from '../../log.js';
+import { AUTH_REPLIES } from '../../auth/index.js';
 
 const FAILED = 'Authentication failed.';
 
@@ -57,10 +58,16 @@ async function finishLogin(session: Session, username: string, password: string,
   return `[CAPABILITY ${capabilities(session).join(' ')}] Logged in`;
 }
 
-function refusePlaintext(session: Session, username: string): never {
+/** disable_plaintext_auth on a connection that is not secure: refuse as Dovecot does (its exact texts). */
+function refusePlaintext(session: Session, username: string, command: 'LOGIN' | 'AUTHENTICATE'): never {
   session.triedDisallowedPlaintext = true;
   session.lastAuthUser = username;
-  throw new ImapNo('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.', 'PRIVACYREQUIRED');
+  if (command === 'LOGIN') {
+    // The password already crossed the network in clear: tell the user, loudly.
+    session.write(`${AUTH_REPLIES.plaintextAlert}\r\n`);
+    throw new ImapNo('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.', 'PRIVACYREQUIRED');
+  }
+  throw new ImapNo('Plaintext authentication disabled.', 'PRIVACYREQUIRED');
 }
 
 export const LOGIN: CommandSpec = {
@@ -69,7 +76,7 @@ export const LOGIN: CommandSpec = {
     const username = args.astring('user name');
     const password = args.astring('password');
     args.end();
-    if (!session.plaintextAllowed) refusePlaintext(session, username);
+    if (!session.plaintextAllowed) refusePlaintext(session, username, 'LOGIN');
     return finishLogin(session, username, password, 'PLAIN');
   },
 };
@@ -82,7 +89,7 @@ export const AUTHENTICATE: CommandSpec = {
     args.end();
     const enabled = session.server.settings.auth_mechanisms.map((m) => m.toUpperCase());
     if (!enabled.includes(mech)) throw new ImapNo('Unsupported authentication mechanism.');
-    if (!session.plaintextAllowed) refusePlaintext(session, '');
+    if (!session.plaintextAllowed) refusePlaintext(session, '', 'AUTHENTICATE');
     if (mech === 'PLAIN') {
       const response = initial === null ? await challenge(session, '') : initial;
       const { user, password } = decodePlain(response);
