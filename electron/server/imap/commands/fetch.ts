@@ -127,8 +127,11 @@ function needsInfo(items: FetchItem[]): boolean {
   );
 }
 
+/** Whole-message partials starting below this virtual offset are served by scanning from byte 0. */
+const WHOLE_PARTIAL_SCAN_MAX = 256 * 1024;
+
 /** Bytes of the whole message in CRLF form from a virtual offset, reading only what is needed. */
-async function wholePartial(view: MailboxView, uid: number, offset: number, length: number): Promise<Buffer> {
+export async function wholePartial(view: MailboxView, uid: number, offset: number, length: number): Promise<Buffer> {
   const out: Buffer[] = [];
   let produced = 0; // virtual bytes passed so far
   let pos = 0; // physical position
@@ -159,8 +162,9 @@ function toCrlfContinuing(chunk: Buffer, prevCR: boolean): Buffer {
 
 async function sectionData(view: MailboxView, uid: number, item: Extract<FetchItem, { kind: 'section' }>, info: () => Promise<MessageInfo>): Promise<Buffer | null> {
   const { spec, partial } = item;
-  if (spec.part.length === 0 && !spec.text && partial) {
-    // Whole-message partials need no MIME structure: a 1 KB peek at a 50 MB file reads ~1 KB.
+  if (spec.part.length === 0 && !spec.text && partial && partial[0] < WHOLE_PARTIAL_SCAN_MAX) {
+    // Whole-message partials near the start need no MIME structure: a 1 KB peek at a 50 MB
+    // file reads ~1 KB. Deeper offsets use the cached structure's CRLF checkpoints instead.
     return wholePartial(view, uid, partial[0], partial[1]);
   }
   const mi = await info();
