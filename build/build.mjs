@@ -20,12 +20,26 @@ const common = {
   banner: { js: "import { createRequire as __roostCreateRequire } from 'node:module'; const require = __roostCreateRequire(import.meta.url);" },
 };
 
-await build({
-  ...common,
-  entryPoints: {
-    cli: 'electron/headless/cli.ts',
-    worker: 'electron/server/worker.ts',
-    bench: 'bench/bench.ts',
-  },
-  outdir: 'out',
-});
+// Two independent builds: a compile error in the server must not keep the benchmark from
+// being built (and vice versa). Both are awaited; the process fails if the server build did
+// (a failed bench build is reported by esbuild and fails only `npm run bench`, which needs it).
+const [server, bench] = await Promise.allSettled([
+  build({
+    ...common,
+    entryPoints: {
+      cli: 'electron/headless/cli.ts',
+      worker: 'electron/server/worker.ts',
+    },
+    outdir: 'out',
+  }),
+  build({
+    ...common,
+    entryPoints: { bench: 'bench/bench.ts' },
+    outdir: 'out',
+  }),
+]);
+if (server.status === 'rejected') {
+  console.error('build: cli/worker failed');
+  process.exitCode = 1;
+}
+if (bench.status === 'rejected') console.error('build: bench failed (cli/worker built)');

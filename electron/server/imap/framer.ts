@@ -165,6 +165,27 @@ export class CommandFramer {
     }
   }
 
+  /**
+   * Up to `max` complete command lines already received after the current frame, without
+   * consuming anything (for read-ahead of pipelined commands). Stops at a line announcing a
+   * literal, since what follows it is not a command line; empty while a command is half read.
+   */
+  peekCommandLines(max: number): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.state.kind !== 'line' || this.parts.length > 0) return out;
+    const input = this.input;
+    let pos = 0;
+    while (out.length < max && pos < input.length) {
+      const lf = input.indexOf(LF, pos);
+      if (lf < 0 || lf + 1 - pos > this.limits.maxLineLength) break;
+      const line = input.subarray(pos, lf + 1);
+      if (literalSuffix(line)) break;
+      out.push(line);
+      pos = lf + 1;
+    }
+    return out;
+  }
+
   private refuseRest(line: Buffer, tag: string | null, message: string, code: string): Frame | null {
     const lit = literalSuffix(line);
     if (lit && lit.nonSync) {

@@ -3,24 +3,38 @@
 // Changes are queued as they happen and announced at the points RFC 3501 allows
 // (section 5.2 and 7.4.1): EXISTS/RECENT/FETCH FLAGS after any command, EXPUNGE only after
 // commands that do not rely on sequence numbers staying put (not during FETCH, STORE, SEARCH).
+//
+// Memory: a session's numbering is normally exactly the storage's shared index, so it keeps a
+// reference to that array instead of a copy (200 IDLE sessions on a 50,000-message mailbox
+// would otherwise hold 200 copies). Only while this session's numbering differs from the
+// index (an expunge it may not announce yet) does it keep its own compact Uint32Array.
 
 import type { MailboxChange, MailboxView, MessageMeta } from '../storage/types.js';
-import { lowerBound } from './sequence.js';
 import { list } from './format.js';
 
+const NO_UIDS = new Uint32Array(0);
+/** Whole-message reads kept ready for pipelined FETCH commands (see readAhead). */
+const READ_AHEAD_MAX = 16;
+/** Messages larger than this are not read ahead (they stream from the file when fetched). */
+const READ_AHEAD_MAX_SIZE = 1024 * 1024;
+
 export class SelectedMailbox {
-  /** Sequence number n is uids[n - 1]. */
-  uids: number[];
+  /** When non-null, sequence number n is shared[n - 1].uid (the storage's index array, not copied). */
+  private shared: readonly MessageMeta[] | null;
+  /** Otherwise sequence number n is own[n - 1]. */
+  private own: Uint32Array = NO_UIDS;
   private pending: MailboxChange[] = [];
   /** The storage index as of the last change seen: storage replaces the array on change. */
   private snapshot: readonly MessageMeta[];
   /** Facts of messages storage expunged but this session has not announced yet (RFC 2180 4.1). */
-  private readonly ghosts = new Map<number, MessageMeta>();
+  private ghosts: Map<number, MessageMeta> | null = null;
   /** Keywords this session has announced in FLAGS/PERMANENTFLAGS. */
   readonly announcedKeywords = new Set<string>();
   private readonly knownKeywords: Set<string>;
   /** Uids this session holds \Recent for (fixed when the message enters the session's view). */
   private readonly recentUids = new Set<number>();
+  /** Whole-message reads started for FETCH commands the client has already pipelined. */
+  private readAheads: Map<number, Promise<Buffer>> | null = null;
   /** Last count this session announced, to send EXISTS only when it changes. */
   private announcedExists: number;
   private announcedRecent: number;
@@ -28,14 +42,15 @@ export class SelectedMailbox {
   constructor(
     readonly view: MailboxView,
     private readonly onPending: () => void,
-    /** Identifies the mailbox across sessions (maildir path), for the keywords it has shown. */
-    mailboxKey = '',
+    /** Identifies the mailbox across sessions (maildir path): for the keywords it has shown, and IDLE's resync. */
+    readonly mailboxKey = '',
   ) {
-    this.uids = view.messages().map((m) => m.uid);
-    for (const uid of this.uids) if (view.isRecent(uid)) this.recentUids.add(uid);
-    this.announcedExists = this.uids.length;
+    const msgs = view.messages();
+    this.shared = msgs;
+    this.snapshot = msgs;
+    for (let i = 0; i < msgs.length; i++) if (view.isRecent(msgs[i].uid)) this.recentUids.add(msgs[i].uid);
+    this.announcedExists = msgs.length;
     this.announcedRecent = this.recentUids.size;
-    this.snapshot = view.messages();
     // Like Dovecot's index, a mailbox keeps listing a keyword once it has been in use, even
     // after the last message carrying it lost it.
     let known = KNOWN_KEYWORDS.get(mailboxKey);
@@ -45,7 +60,13 @@ export class SelectedMailbox {
     }
     this.knownKeywords = known;
     for (const k of known) this.announcedKeywords.add(k);
-    for (const m of this.snapshot) for (const f of m.flags) if (!f.startsWith('\\')) this.announcedKeywords.add(f);
+    // Flag lists are interned by storage: look at each distinct list once.
+    let lastFlags: readonly string[] | null = null;
+    for (const m of msgs) {
+      if (m.flags === lastFlags || m.flags.length === 0) continue;
+      lastFlags = m.flags;
+      for (const f of m.flags) if (f.charCodeAt(0) !== 0x5c) this.announcedKeywords.add(f);
+    }
     for (const k of this.announcedKeywords) known.add(k);
     view.onChange((change) => {
       if (change.kind === 'expunged') this.keepGhosts(change.uids);
@@ -55,8 +76,22 @@ export class SelectedMailbox {
     });
   }
 
+  /** Number of messages in this session's view (EXISTS). */
   get exists(): number {
-    return this.uids.length;
+    return this.shared ? this.shared.length : this.own.length;
+  }
+
+  /** The uid of sequence number i + 1. */
+  uidAt(i: number): number {
+    return this.shared ? this.shared[i].uid : this.own[i];
+  }
+
+  /** Every uid in sequence order (a copy). */
+  uidList(): number[] {
+    const n = this.exists;
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) out[i] = this.uidAt(i);
+    return out;
   }
 
   get recent(): number {
@@ -64,39 +99,114 @@ export class SelectedMailbox {
   }
 
   isRecent(uid: number): boolean {
-    return this.recentUids.has(uid);
+    return this.recentUids.size > 0 && this.recentUids.has(uid);
   }
 
   get hasPending(): boolean {
     return this.pending.length > 0;
   }
 
-  /** Index in uids (0-based) of a uid, or -1. */
+  /** Index (0-based) of the first sequence position whose uid is >= uid. */
+  lowerBound(uid: number): number {
+    let lo = 0;
+    let hi = this.exists;
+    const shared = this.shared;
+    if (shared) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (shared[mid].uid < uid) lo = mid + 1;
+        else hi = mid;
+      }
+    } else {
+      const own = this.own;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (own[mid] < uid) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  /** Index (0-based) of a uid in this session's numbering, or -1. */
   indexOf(uid: number): number {
-    const i = lowerBound(this.uids, uid);
-    return i < this.uids.length && this.uids[i] === uid ? i : -1;
+    const i = this.lowerBound(uid);
+    return i < this.exists && this.uidAt(i) === uid ? i : -1;
   }
 
   private keepGhosts(uids: readonly number[]): void {
     for (const uid of uids) {
       if (this.indexOf(uid) < 0) continue;
       const m = findMeta(this.snapshot, uid);
-      if (m) this.ghosts.set(uid, m);
+      if (m) (this.ghosts ??= new Map()).set(uid, m);
     }
   }
 
   /** Storage facts for a uid in this session's view (last known ones if expunged but not yet announced). */
   meta(uid: number): MessageMeta | undefined {
-    return findMeta(this.view.messages(), uid) ?? this.ghosts.get(uid);
+    return findMeta(this.view.messages(), uid) ?? this.ghosts?.get(uid);
+  }
+
+  /**
+   * Storage facts of sequence position i (0-based), or undefined when the message is gone;
+   * avoids a search when this session's numbering is the storage index itself.
+   */
+  metaAt(i: number): MessageMeta | undefined {
+    const shared = this.shared;
+    if (shared && shared === this.view.messages()) return shared[i];
+    return this.meta(this.uidAt(i));
   }
 
   /** True when storage has expunged the uid and this session has not announced it yet. */
   isGhost(uid: number): boolean {
-    return this.ghosts.has(uid);
+    return this.ghosts !== null && this.ghosts.has(uid);
   }
+
+  /**
+   * Starts reading a message a pipelined FETCH will send whole, so its file I/O overlaps the
+   * commands before it. Message files never change under a uid, so the bytes are the ones
+   * the FETCH would read itself; a message expunged meanwhile is read again (and reported).
+   */
+  readAhead(uid: number): void {
+    if (this.readAheads?.has(uid)) return;
+    if (!this.meta(uid) || this.isGhost(uid)) return;
+    let p: Promise<Buffer>;
+    try {
+      // At most READ_AHEAD_MAX_SIZE + 1 bytes (the size may not be known without I/O): a
+      // longer result means a big message, which the FETCH reads itself.
+      p = this.view.read(uid, 0, READ_AHEAD_MAX_SIZE + 1);
+    } catch {
+      return;
+    }
+    p.catch(() => undefined);
+    const map = (this.readAheads ??= new Map());
+    if (map.size >= READ_AHEAD_MAX) map.delete(map.keys().next().value as number);
+    map.set(uid, p);
+  }
+
+  /** The whole message as read by readAhead(uid), if that read is usable (each is used once). */
+  takeReadAhead(uid: number): Promise<Buffer | undefined> | undefined {
+    const p = this.readAheads?.get(uid);
+    if (p === undefined) return undefined;
+    this.readAheads!.delete(uid);
+    if (this.isGhost(uid)) return undefined;
+    return p.then(
+      (data) => (data.length <= READ_AHEAD_MAX_SIZE ? data : undefined),
+      () => undefined,
+    );
+  }
+
   /** FLAGS list as this session shows it (with \Recent when this session holds it). */
   flagsOf(uid: number, flags: readonly string[]): string {
-    return list(this.recentUids.has(uid) ? [...flags, '\\Recent'] : [...flags]);
+    if (this.isRecent(uid)) return list([...flags, '\\Recent']);
+    // Storage interns frozen flag lists: render each one once.
+    if (!Object.isFrozen(flags)) return list(flags);
+    let s = RENDERED_FLAGS.get(flags);
+    if (s === undefined) {
+      s = list(flags);
+      RENDERED_FLAGS.set(flags, s);
+    }
+    return s;
   }
 
   /** Pending changes queued since `mark` (see pendingMark) that match a predicate are dropped. */
@@ -122,23 +232,28 @@ export class SelectedMailbox {
     const queue = this.pending;
     this.pending = [];
     let out = '';
-    const expunged = new Set<number>();
+    const n0 = this.exists;
+    let last = n0 > 0 ? this.uidAt(n0 - 1) : 0;
+    let added: number[] | null = null;
+    let expunged: Set<number> | null = null;
     const flagChanges = new Map<number, readonly string[]>();
     for (const change of queue) {
       switch (change.kind) {
         case 'added': {
-          const last = this.uids.length ? this.uids[this.uids.length - 1] : 0;
+          // New messages always have higher uids than any this session knows.
+          const lastBefore = last;
           for (const m of change.messages) {
-            if (m.uid > last && this.indexOf(m.uid) < 0) {
-              this.uids.push(m.uid);
-              if (this.view.isRecent(m.uid)) this.recentUids.add(m.uid);
-            }
+            if (m.uid > lastBefore) (added ??= []).push(m.uid);
+          }
+          if (added) {
+            if (!ascending(added)) added = [...new Set(added)].sort((a, b) => a - b);
+            last = added[added.length - 1];
           }
           break;
         }
         case 'expunged':
           if (allowExpunge) {
-            for (const uid of change.uids) expunged.add(uid);
+            for (const uid of change.uids) (expunged ??= new Set()).add(uid);
           } else {
             this.pending.push(change);
           }
@@ -148,10 +263,12 @@ export class SelectedMailbox {
           break;
       }
     }
-    if (expunged.size > 0) out += this.applyExpunges(expunged);
-    if (this.uids.length !== this.announcedExists) {
-      out += `* ${this.uids.length} EXISTS\r\n* ${this.recentUids.size} RECENT\r\n`;
-      this.announcedExists = this.uids.length;
+    if (added) for (const uid of added) if (this.view.isRecent(uid)) this.recentUids.add(uid);
+    if (added || expunged) out += this.renumber(added ?? [], expunged);
+    const exists = this.exists;
+    if (exists !== this.announcedExists) {
+      out += `* ${exists} EXISTS\r\n* ${this.recentUids.size} RECENT\r\n`;
+      this.announcedExists = exists;
       this.announcedRecent = this.recentUids.size;
     } else if (this.recentUids.size !== this.announcedRecent) {
       out += `* ${this.recentUids.size} RECENT\r\n`;
@@ -160,9 +277,75 @@ export class SelectedMailbox {
     out += this.announceKeywords([...flagChanges.values()]);
     for (const [uid, flags] of flagChanges) {
       const i = this.indexOf(uid);
-      if (i < 0 || expunged.has(uid)) continue;
+      if (i < 0 || (expunged && expunged.has(uid))) continue;
       out += `* ${i + 1} FETCH (${withUid ? `UID ${uid} ` : ''}FLAGS ${this.flagsOf(uid, flags)})\r\n`;
     }
+    return out;
+  }
+
+  /**
+   * Appends `added` (ascending, above every known uid), then removes `expunged`, sending
+   * EXPUNGE highest sequence number first, so no number shifts under the client. The result
+   * goes back to sharing the storage index when it is equal to it.
+   */
+  private renumber(added: readonly number[], expunged: Set<number> | null): string {
+    const n0 = this.exists;
+    let out = '';
+    const gone: number[] = [];
+    if (expunged) {
+      for (const uid of expunged) {
+        const i = this.indexOf(uid);
+        if (i >= 0) gone.push(i);
+        else {
+          const j = added.indexOf(uid);
+          if (j >= 0) gone.push(n0 + j);
+        }
+      }
+      gone.sort((a, b) => a - b);
+      for (let k = gone.length - 1; k >= 0; k--) {
+        const i = gone[k];
+        const uid = i < n0 ? this.uidAt(i) : added[i - n0];
+        out += `* ${i + 1} EXPUNGE\r\n`;
+        this.recentUids.delete(uid);
+        this.ghosts?.delete(uid);
+      }
+      if (this.ghosts && this.ghosts.size === 0) this.ghosts = null;
+      // An EXPUNGE implicitly decrements EXISTS (RFC 3501 7.4.1); RECENT is sent again when it changed, as Dovecot does.
+      this.announcedExists -= gone.length;
+    }
+    const total = n0 + added.length;
+    const newLen = total - gone.length;
+    const at = (i: number): number => (i < n0 ? this.uidAt(i) : added[i - n0]);
+    // Does the new numbering equal the storage index? Then share it instead of copying.
+    const index = this.view.messages();
+    if (index.length === newLen) {
+      let same = true;
+      for (let i = 0, g = 0, k = 0; i < total; i++) {
+        if (g < gone.length && gone[g] === i) {
+          g++;
+          continue;
+        }
+        if (index[k++].uid !== at(i)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.shared = index;
+        this.own = NO_UIDS;
+        return out;
+      }
+    }
+    const own = new Uint32Array(newLen);
+    for (let i = 0, g = 0, k = 0; i < total; i++) {
+      if (g < gone.length && gone[g] === i) {
+        g++;
+        continue;
+      }
+      own[k++] = at(i);
+    }
+    this.own = own;
+    this.shared = null;
     return out;
   }
 
@@ -183,30 +366,18 @@ export class SelectedMailbox {
     if (this.view.readOnly) return `* FLAGS ${list(flags)}\r\n`;
     return `* FLAGS ${list(flags)}\r\n* OK [PERMANENTFLAGS ${list([...flags, '\\*'])}] Flags permitted.\r\n`;
   }
-
-  /** Sends EXPUNGE highest sequence number first, so no number shifts under the client. */
-  private applyExpunges(expunged: Set<number>): string {
-    let out = '';
-    const keep: number[] = [];
-    const gone: number[] = [];
-    for (let i = 0; i < this.uids.length; i++) {
-      if (expunged.has(this.uids[i])) gone.push(i);
-      else keep.push(this.uids[i]);
-    }
-    for (let k = gone.length - 1; k >= 0; k--) {
-      out += `* ${gone[k] + 1} EXPUNGE\r\n`;
-      this.recentUids.delete(this.uids[gone[k]]);
-      this.ghosts.delete(this.uids[gone[k]]);
-    }
-    this.uids = keep;
-    // An EXPUNGE implicitly decrements EXISTS (RFC 3501 7.4.1); RECENT is sent again when it changed, as Dovecot does.
-    this.announcedExists -= gone.length;
-    return out;
-  }
 }
 
 /** Keywords each mailbox (by maildir path) has shown, for the life of the process. */
 const KNOWN_KEYWORDS = new Map<string, Set<string>>();
+
+/** FLAGS lists rendered once per (interned, frozen) flags array. */
+const RENDERED_FLAGS = new WeakMap<readonly string[], string>();
+
+function ascending(a: readonly number[]): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;
+  return true;
+}
 
 function findMeta(all: readonly MessageMeta[], uid: number): MessageMeta | undefined {
   let lo = 0;

@@ -46,49 +46,81 @@ export function parseSequenceSet(text: string): SequenceSet {
   return { ranges, text };
 }
 
+/** Ascending, merged [lo, hi] intervals (inclusive). */
+function mergeIntervals(iv: [number, number][]): [number, number][] {
+  if (iv.length <= 1) return iv;
+  iv.sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [iv[0]];
+  for (let k = 1; k < iv.length; k++) {
+    const last = out[out.length - 1];
+    const [a, b] = iv[k];
+    if (a <= last[1] + 1) {
+      if (b > last[1]) last[1] = b;
+    } else {
+      out.push([a, b]);
+    }
+  }
+  return out;
+}
+
 /**
  * Message sequence numbers selected by the set in a mailbox of `count` messages, ascending,
  * without duplicates. Returns null when the set names a number beyond the mailbox (RFC 3501
  * 6.4.8 makes that an error for sequence numbers; '*' in an empty mailbox too).
  */
 export function resolveSeqNumbers(set: SequenceSet, count: number): number[] | null {
-  const marks = new Uint8Array(count + 1);
+  const iv: [number, number][] = [];
   for (const [a0, b0] of set.ranges) {
     const a = a0 === STAR ? count : a0;
     const b = b0 === STAR ? count : b0;
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
     if (lo < 1 || hi > count) return null;
-    for (let i = lo; i <= hi; i++) marks[i] = 1;
+    iv.push([lo, hi]);
   }
   const out: number[] = [];
-  for (let i = 1; i <= count; i++) if (marks[i]) out.push(i);
+  for (const [lo, hi] of mergeIntervals(iv)) for (let i = lo; i <= hi; i++) out.push(i);
   return out;
 }
 
+/** A session's numbering: `count` uids in ascending order (see SelectedMailbox). */
+export interface UidIndex {
+  readonly exists: number;
+  uidAt(i: number): number;
+  /** First index whose uid is >= uid. */
+  lowerBound(uid: number): number;
+}
+
+/** A UidIndex over a plain ascending array. */
+export function arrayUidIndex(uids: ArrayLike<number>): UidIndex {
+  return { exists: uids.length, uidAt: (i) => uids[i], lowerBound: (v) => lowerBound(uids, v) };
+}
+
 /**
- * Indexes (0-based) into `uids` (ascending) selected by a UID set. Non-existent UIDs are
+ * Indexes (0-based) into the numbering selected by a UID set. Non-existent UIDs are
  * ignored (RFC 3501 6.4.8); '*' is the largest UID, so "n:*" always includes the last message.
+ * Costs O(ranges + result), not O(mailbox): a single-UID FETCH stays cheap in a big mailbox.
  */
-export function resolveUidIndexes(set: SequenceSet, uids: readonly number[]): number[] {
-  const n = uids.length;
+export function resolveUidIndexes(set: SequenceSet, index: UidIndex | ArrayLike<number>): number[] {
+  const uids = 'uidAt' in index ? index : arrayUidIndex(index);
+  const n = uids.exists;
   if (n === 0) return [];
-  const max = uids[n - 1];
-  const marks = new Uint8Array(n);
+  const max = uids.uidAt(n - 1);
+  const iv: [number, number][] = [];
   for (const [a0, b0] of set.ranges) {
     const a = a0 === STAR ? max : a0;
     const b = b0 === STAR ? max : b0;
-    const lo = Math.min(a, b);
-    const hi = Math.max(a, b);
-    for (let i = lowerBound(uids, lo); i < n && uids[i] <= hi; i++) marks[i] = 1;
+    const lo = uids.lowerBound(Math.min(a, b));
+    const hi = uids.lowerBound(Math.max(a, b) + 1) - 1;
+    if (lo <= hi) iv.push([lo, hi]);
   }
   const out: number[] = [];
-  for (let i = 0; i < n; i++) if (marks[i]) out.push(i);
+  for (const [lo, hi] of mergeIntervals(iv)) for (let i = lo; i <= hi; i++) out.push(i);
   return out;
 }
 
 /** First index whose uid is >= value. */
-export function lowerBound(uids: readonly number[], value: number): number {
+export function lowerBound(uids: ArrayLike<number>, value: number): number {
   let lo = 0;
   let hi = uids.length;
   while (lo < hi) {

@@ -13,6 +13,7 @@ import { ArgReader } from './args.js';
 import { ImapNo, storageErrorToNo } from './errors.js';
 import { SelectedMailbox } from './selected.js';
 import { COMMANDS } from './commands/index.js';
+import { readAheadFetch } from './commands/fetch.js';
 import { capabilities } from './capabilities.js';
 import { isSecuredConnection, plaintextAuthAllowed } from '../auth/index.js';
 import {
@@ -146,6 +147,13 @@ export class Session {
       return;
     }
     await this.dispatch(cmd);
+  }
+
+  /** Command lines the client pipelined behind the running one: start their file reads early. */
+  lookahead(lines: readonly Buffer[]): void {
+    const sel = this.selected;
+    if (!sel || this.state !== 'selected') return;
+    for (const line of lines) readAheadFetch(sel, line, this.server.limits);
   }
 
   /** Answer a malformed command; too many in a row close the connection (Dovecot: 20). */

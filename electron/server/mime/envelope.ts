@@ -6,7 +6,7 @@
 // the address lists of all occurrences are joined. Sender and Reply-To default to From.
 
 import { parseAddressList, type Address } from './address.js';
-import { fieldValue, scanHeader } from './header.js';
+import { FieldNames, fieldValue, scanNamedFields } from './header.js';
 import { NUL_REPLACEMENT, humanStr, nolf, nstr } from './quote.js';
 
 const enum F {
@@ -37,6 +37,8 @@ const FIELDS = new Map<string, F>([
 
 /** Lowercased names of the header fields ENVELOPE uses. */
 export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(FIELDS.keys());
+/** The same names, matched on raw bytes; index = F. */
+const FIELD_NAMES = new FieldNames([...FIELDS.keys()]);
 
 function addresses(list: Address[] | null): string {
   if (list === null || list.length === 0) return 'NIL';
@@ -56,12 +58,10 @@ function text(buf: Buffer): string {
 export function envelope(header: Buffer): string {
   const strings: (string | null)[] = [null, null, null, null, null, null, null, null, null, null];
   const lists: (Address[] | null)[] = [null, null, null, null, null, null, null, null, null, null];
-  for (const f of scanHeader(header).fields) {
-    const len = f.nameEnd - f.start;
-    if (!f.colon || len < 2 || len > 11) continue;
-    const field = FIELDS.get(header.toString('latin1', f.start, f.nameEnd).toLowerCase());
-    if (field === undefined) continue;
-    const value = fieldValue(header, f);
+  const { fields, ids } = scanNamedFields(header, FIELD_NAMES);
+  for (let k = 0; k < fields.length; k++) {
+    const field = ids[k] as F;
+    const value = fieldValue(header, fields[k]);
     if (field === F.Date || field === F.Subject || field === F.InReplyTo || field === F.MessageId) {
       strings[field] = text(value);
     } else {

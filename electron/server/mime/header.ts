@@ -100,6 +100,112 @@ export function fieldValue(buf: Buffer, f: RawField): Buffer {
   return Buffer.concat(out);
 }
 
+/** ASCII lowercase of each byte (other bytes unchanged). */
+const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+
+/**
+ * A set of header field names matched against raw bytes without building strings: FETCH
+ * compiles it once per command instead of lowercasing every field name of every message.
+ * Matching is ASCII case-insensitive, which is what comparing latin1 toLowerCase() forms of
+ * an ASCII name does (no 8-bit byte lowercases to ASCII).
+ */
+export class FieldNames {
+  /** Lowercased names by length; entry = [bytes, index]. */
+  private readonly byLength: (readonly [Uint8Array, number][] | undefined)[] = [];
+  /** 1 for each byte a wanted name can start with (either case): other lines are skipped at once. */
+  readonly firstByte = new Uint8Array(256);
+  readonly names: readonly string[];
+
+  constructor(names: readonly string[]) {
+    this.names = names;
+    names.forEach((name, index) => {
+      const bytes = Buffer.from(name.toLowerCase(), 'latin1');
+      if (bytes.length > 0) {
+        this.firstByte[bytes[0]] = 1;
+        this.firstByte[bytes[0] >= 0x61 && bytes[0] <= 0x7a ? bytes[0] - 0x20 : bytes[0]] = 1;
+      }
+      const list = (this.byLength[bytes.length] ??= []) as [Uint8Array, number][];
+      // The first of duplicate names wins, like Set membership.
+      if (!list.some(([b]) => Buffer.compare(b, bytes) === 0)) list.push([bytes, index]);
+    });
+  }
+
+  /** Index (in names) of the name buf[start, end) spells, or -1. */
+  indexOf(buf: Buffer, start: number, end: number): number {
+    const list = this.byLength[end - start];
+    if (list === undefined) return -1;
+    outer: for (let k = 0; k < list.length; k++) {
+      const [bytes, index] = list[k];
+      for (let i = 0; i < bytes.length; i++) if (LOWER[buf[start + i]] !== bytes[i]) continue outer;
+      return index;
+    }
+    return -1;
+  }
+}
+
+/**
+ * scanHeader() for the fields `names` knows only: the same RawFields (plus each one's index
+ * in names), without allocating anything for the other fields.
+ */
+export function scanNamedFields(buf: Buffer, names: FieldNames): { fields: RawField[]; ids: number[]; eoh: number } {
+  const fields: RawField[] = [];
+  const ids: number[] = [];
+  const end = buf.length;
+  let cur: RawField | null = null;
+  let inField = false;
+  let pos = 0;
+  while (pos < end) {
+    const lf = buf.indexOf(0x0a, pos);
+    const lineEnd = lf < 0 ? end : lf + 1;
+    const contentEnd = lf < 0 ? end : lf > pos && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+    if (lf >= 0 && contentEnd === pos) return { fields, ids, eoh: pos };
+    if (inField && isBlank(buf[pos])) {
+      if (cur !== null) {
+        cur.valueEnd = contentEnd;
+        cur.end = lineEnd;
+      }
+    } else {
+      inField = true;
+      cur = null;
+      const colon = names.firstByte[buf[pos]] === 1 ? buf.indexOf(0x3a, pos) : -1;
+      if (colon >= 0 && colon < contentEnd) {
+        let nameEnd = colon;
+        while (nameEnd > pos && isBlank(buf[nameEnd - 1])) nameEnd--;
+        const id = names.indexOf(buf, pos, nameEnd);
+        if (id >= 0) {
+          cur = openField(buf, pos, contentEnd, lineEnd);
+          fields.push(cur);
+          ids.push(id);
+        }
+      }
+    }
+    pos = lineEnd;
+  }
+  return { fields, ids, eoh: -1 };
+}
+
+/** Bare LF -> CRLF in a latin1 string. */
+export function crlfText(s: string): string {
+  if (s.indexOf('\n') < 0) return s;
+  if (s.indexOf('\r') < 0) return s.replaceAll('\n', '\r\n');
+  return s.replace(/(?<!\r)\n/g, '\r\n');
+}
+
+/**
+ * BODY[HEADER.FIELDS (names)] (not .NOT) as a latin1 string: the same bytes headerFields()
+ * returns, built without intermediate Buffers (FETCH of many messages renders it per message).
+ */
+export function headerFieldsText(header: Buffer, names: FieldNames): string {
+  const { fields } = scanNamedFields(header, names);
+  let out = '';
+  for (const f of fields) {
+    out += crlfText(header.toString('latin1', f.start, f.end));
+    if (header[f.end - 1] !== 0x0a) out += '\r\n';
+  }
+  return out + '\r\n';
+}
+
 export interface HeaderField {
   /** Field name as sent (latin1), without trailing blanks. */
   name: string;

@@ -65,6 +65,8 @@ interface Frame {
   keeping: boolean;
   /** A header field was seen (so a line starting with a blank continues it). */
   inField: boolean;
+  /** Every kept header line was kept whole (so an ENVELOPE rendered from them is exact). */
+  exact: boolean;
 }
 
 interface Boundary {
@@ -136,6 +138,7 @@ export class StructureParser {
       keepLen: 0,
       keeping: false,
       inField: false,
+      exact: true,
     };
   }
 
@@ -242,7 +245,7 @@ export class StructureParser {
     if (contentLen === 0 && term !== 0) {
       this.endHeader(f, { p: this.p, v: this.v, l: this.l }, true);
     } else {
-      this.headerLine(f, content, term);
+      this.headerLine(f, content, contentLen, term);
     }
   }
 
@@ -352,6 +355,7 @@ export class StructureParser {
     const part = f.part;
     const info = applyContentHeaders(part, header, f.parentMultipart, f.parentDigest, this.messageGlobal);
     if (f.owner !== null) f.owner.envelope = envelope(header);
+    else if (part === this.root && f.exact) part.headerEnvelope = envelope(header);
     if (!info.multipart && !info.message) return;
     if (f.depth >= this.maxDepth || f.last) {
       part.overflow = true;
@@ -371,14 +375,19 @@ export class StructureParser {
     this.stack.push(cf);
   }
 
-  /** A header line: only Content-*, MIME-Version and (for encapsulated messages) envelope fields are kept. */
-  private headerLine(f: Frame, content: Buffer, term: number): void {
+  /**
+   * A header line: only Content-*, MIME-Version and (for the message itself and encapsulated
+   * messages) envelope fields are kept.
+   */
+  private headerLine(f: Frame, content: Buffer, contentLen: number, term: number): void {
     const c = content[0];
     if (!(f.inField && (c === 0x20 || c === 0x09))) {
       f.inField = true;
-      f.keeping = this.relevant(content, f.owner !== null);
+      f.keeping = this.relevant(content, f.owner !== null || f.part === this.root);
     }
-    if (!f.keeping || f.keepLen + content.length + 2 > HEADER_KEEP_CAP) return;
+    if (!f.keeping) return;
+    if (content.length < contentLen || f.keepLen + content.length + 2 > HEADER_KEEP_CAP) f.exact = false;
+    if (f.keepLen + content.length + 2 > HEADER_KEEP_CAP) return;
     f.keep.push(Buffer.from(content));
     f.keepLen += content.length;
     if (term !== 0) {

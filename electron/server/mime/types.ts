@@ -46,6 +46,12 @@ export interface MimePart {
   message?: MimePart;
   /** For message/rfc822 parts: the IMAP ENVELOPE of the encapsulated message, pre-rendered. */
   envelope?: string;
+  /**
+   * Root only: this message's own IMAP ENVELOPE, pre-rendered while parsing (so FETCH ENVELOPE
+   * needs no header parsing). Absent in trees cached before it existed, or when the header
+   * had lines too long to keep whole: then render it from MessageInfo.header.
+   */
+  headerEnvelope?: string;
 
   // Optional fields added by the MIME module (absent in the common case, to keep the cache small).
   // String values above (params, id, description, ...) are latin1 "binary" strings: raw header bytes.

@@ -2,6 +2,11 @@
 // order (pipelined commands wait their turn), answers synchronizing literals with `+ OK`,
 // hands raw lines to AUTHENTICATE and IDLE, applies back-pressure in both directions and
 // closes idle connections.
+//
+// Output is queued and written once per event-loop turn (or as soon as OUT_CHUNK bytes are
+// queued): a command's untagged lines, literals and tagged status leave in one writev
+// instead of one system call (and one TCP segment) each, and a burst of pipelined commands
+// does not turn into hundreds of tiny writes.
 
 import type { Socket } from 'node:net';
 import { CommandFramer } from '../imap/framer.js';
@@ -11,6 +16,10 @@ import { Session, type ServerContext, type SessionIO } from '../imap/session.js'
 const WRITE_HIGH_WATER = 1024 * 1024;
 /** Unframed input beyond this pauses reading until the session catches up (bytes). */
 const READ_HIGH_WATER = 1024 * 1024;
+/** Pipelined command lines looked at for read-ahead (see Session.lookahead). */
+const LOOKAHEAD_LINES = 8;
+/** Queued output beyond this is handed to the socket at once (bytes). */
+const OUT_CHUNK = 64 * 1024;
 
 export class Connection implements SessionIO {
   readonly session: Session;
@@ -20,7 +29,18 @@ export class Connection implements SessionIO {
   private closed = false;
   private lineWaiter: ((line: Buffer | null) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private timerMs = 0;
   private closeReason = 'Connection closed';
+  /** Output not yet handed to the socket (latin1 strings and Buffers, in order). */
+  private outQueue: (string | Buffer)[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  /** Pipelined lines behind the running command already given to Session.lookahead. */
+  private lookedAhead = 0;
+  private readonly flushLater = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -50,6 +70,7 @@ export class Connection implements SessionIO {
     s.on('close', () => this.finish());
     s.on('end', () => {
       if (this.closeReason === 'Connection closed') this.closeReason = 'Connection closed';
+      this.flush();
       s.end();
     });
     this.write(this.session.greeting());
@@ -57,12 +78,48 @@ export class Connection implements SessionIO {
   }
 
   write(data: string | Buffer): void {
-    if (this.closed || this.socket.destroyed) return;
-    if (typeof data === 'string') this.socket.write(data, 'latin1');
-    else this.socket.write(data);
+    if (this.closed || this.socket.destroyed || data.length === 0) return;
+    this.outQueue.push(data);
+    this.outBytes += data.length;
+    if (this.outBytes >= OUT_CHUNK) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushLater);
+    }
+  }
+
+  /** Hands queued output to the socket: adjacent strings joined, one writev for the rest. */
+  flush(): void {
+    const q = this.outQueue;
+    if (q.length === 0) return;
+    this.outQueue = [];
+    this.outBytes = 0;
+    const s = this.socket;
+    if (this.closed || s.destroyed) return;
+    if (q.length === 1) {
+      writeChunk(s, q[0]);
+      return;
+    }
+    s.cork();
+    let text = '';
+    for (const chunk of q) {
+      if (typeof chunk === 'string') {
+        text += chunk;
+        continue;
+      }
+      if (text) {
+        s.write(text, 'latin1');
+        text = '';
+      }
+      s.write(chunk);
+    }
+    if (text) s.write(text, 'latin1');
+    s.uncork();
   }
 
   drain(): Promise<void> {
+    this.flush();
     if (this.closed || this.socket.writableLength < WRITE_HIGH_WATER) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -76,6 +133,7 @@ export class Connection implements SessionIO {
   }
 
   readLine(): Promise<Buffer | null> {
+    this.flush();
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
       this.lineWaiter = resolve;
@@ -87,6 +145,7 @@ export class Connection implements SessionIO {
     if (reason) this.closeReason = reason;
     if (this.session.state === 'logout' && this.closeReason === 'Connection closed') this.closeReason = 'logout';
     if (this.socket.destroyed) return;
+    this.flush();
     this.socket.end();
     // A client that never reads must not keep the socket open forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
@@ -106,8 +165,13 @@ export class Connection implements SessionIO {
   }
 
   private resetTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
     const ms = this.session.state === 'notauth' ? this.server.limits.loginTimeoutMs : this.server.limits.idleTimeoutMs;
+    if (this.timer && ms === this.timerMs) {
+      this.timer.refresh(); // re-armed without a new timer object per command
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerMs = ms;
     this.timer = setTimeout(() => this.onTimeout(), ms);
     this.timer.unref();
   }
@@ -132,6 +196,7 @@ export class Connection implements SessionIO {
           if (!f) break;
           const waiter = this.lineWaiter;
           this.lineWaiter = null;
+          this.lookedAhead = 0;
           if (f.type === 'line') waiter(f.data);
           else if (f.type === 'error') {
             this.session.bad(f.tag ?? '*', f.message);
@@ -144,6 +209,7 @@ export class Connection implements SessionIO {
         if (!f) break;
         if (f.type === 'continue') {
           this.write('+ OK\r\n');
+          this.flush();
           continue;
         }
         if (f.type === 'error') {
@@ -158,11 +224,21 @@ export class Connection implements SessionIO {
         }
         if (f.type === 'line') continue;
         this.runCommand(f.data);
+        this.lookahead();
       }
     } finally {
       this.pumping = false;
       if (this.socket.isPaused() && this.framer.buffered <= READ_HIGH_WATER && !this.closed) this.socket.resume();
     }
+  }
+
+  /** Offers the session the complete command lines queued behind the one now running. */
+  private lookahead(): void {
+    if (this.lookedAhead > 0) this.lookedAhead--; // the command just started was one of them
+    if (!this.busy || this.framer.buffered === 0) return;
+    const lines = this.framer.peekCommandLines(LOOKAHEAD_LINES);
+    if (lines.length > this.lookedAhead) this.session.lookahead(lines.slice(this.lookedAhead));
+    this.lookedAhead = lines.length;
   }
 
   private runCommand(data: Buffer): void {
@@ -183,12 +259,17 @@ export class Connection implements SessionIO {
           return;
         }
         this.pump();
+        // Nothing else to run now: answer at once rather than at the end of this event-loop
+        // turn (pipelined commands keep batching their answers).
+        if (!this.busy) this.flush();
       });
   }
 
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    this.outQueue = [];
+    this.outBytes = 0;
     if (this.timer) clearTimeout(this.timer);
     const waiter = this.lineWaiter;
     this.lineWaiter = null;
@@ -196,6 +277,11 @@ export class Connection implements SessionIO {
     const reason = this.session.state === 'logout' ? 'logout' : this.closeReason;
     void this.session.closed(reason).finally(() => this.onClosed(this));
   }
+}
+
+function writeChunk(s: Socket, chunk: string | Buffer): void {
+  if (typeof chunk === 'string') s.write(chunk, 'latin1');
+  else s.write(chunk);
 }
 
 /** '::ffff:127.0.0.1' -> '127.0.0.1', as Dovecot logs IPv4 peers. */

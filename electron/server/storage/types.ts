@@ -42,7 +42,17 @@ export interface MailboxListEntry {
   noSelect?: boolean;
 }
 
-/** One message as the mailbox index knows it; cheap to have 100,000 of these. */
+/**
+ * One message as the mailbox index knows it; cheap to have 100,000 of these.
+ *
+ * `size` and `internalDate` may be computed lazily: opening a mailbox reads no message file,
+ * so for a file whose name has no ,W= (and whose size Roost has not recorded yet) the first
+ * read of `size` reads the file, and the first read of `internalDate` stat()s it,
+ * synchronously. Both are always correct (0 only for a file that vanished meanwhile; the
+ * next sync reports its expunge). Before reading them for many messages, call
+ * MailboxView.prefetch(uids) so the work is done in parallel without blocking. Do not copy
+ * a MessageMeta with object spread: `size` and `internalDate` may be accessors.
+ */
 export interface MessageMeta {
   uid: number;
   /** Current file name (with ':2,flags' info), in cur/ or new/. */
@@ -124,6 +134,24 @@ export interface MailboxView {
 
   /** Parsed header + MIME structure (from cache when present). */
   info(uid: number): Promise<MessageInfo>;
+  /**
+   * Optional fast path: the parsed info when it is in memory, synchronously (no I/O, no
+   * Promise); undefined when it is not (then call info(), which loads or parses it). Once a
+   * mailbox's infos have been loaded (the first info() call loads the whole cache) or parsed,
+   * this answers for every message within the storage's memory budget. Returns the same
+   * object info() would; never throws.
+   */
+  infoCached?(uid: number): MessageInfo | undefined;
+  /**
+   * Optional: find out RFC822.SIZE and INTERNALDATE (MessageMeta.size / internalDate) of these
+   * messages in parallel, with bounded concurrency, so that reading them afterwards costs no
+   * I/O. Call it before FETCH RFC822.SIZE / INTERNALDATE or SEARCH LARGER / SMALLER /
+   * BEFORE / ON / SINCE over many messages (awaiting it is enough; it need not run in the
+   * mailbox's order of operations). Messages already known cost nothing; uids that are not
+   * (or no longer) in the mailbox are ignored. Best effort: a message file that vanished or
+   * cannot be read is skipped (its value is then found, or reported as 0, on access).
+   */
+  prefetch?(uids: readonly number[]): Promise<void>;
   /** Bytes [start, end) of the message file; reads only that range. */
   read(uid: number, start?: number, end?: number): Promise<Buffer>;
 

@@ -1,19 +1,29 @@
 // FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8; response format 7.4.2).
 // Flags, UID, size and INTERNALDATE come from the mailbox index, never from message files;
 // ENVELOPE, BODYSTRUCTURE and header fields come from the parsed-message cache; only body
-// sections read the file, and only the byte range they need.
+// sections read the file, and only the byte range they need. BODY[] of the whole message
+// needs no MIME structure at all: the file, LF -> CRLF, NUL -> 0x80.
+//
+// Speed: the command is analysed once (makePlan); a message whose items need no file is
+// rendered synchronously into one string, without a promise when storage already holds its
+// parsed info in memory (storage-fast.ts); output is queued in ~256 KB batches.
 
 import type { CommandContext, CommandSpec } from '../session.js';
 import type { MessageInfo, MessageMeta, MailboxView } from '../../storage/types.js';
+import type { SelectedMailbox } from '../selected.js';
 import { StorageError } from '../../storage/types.js';
 import { ImapNo } from '../errors.js';
-import { ImapSyntaxError, type Token } from '../parser.js';
+import { ImapSyntaxError, parseCommand, type Token } from '../parser.js';
+import { ArgReader } from '../args.js';
+import type { ImapLimits } from '../limits.js';
 import { imapDateTime } from '../format.js';
 import { selected, targetUids } from './messages.js';
 import { envelope } from '../../mime/envelope.js';
 import { bodyStructure } from '../../mime/bodystructure.js';
-import { headerFields } from '../../mime/header.js';
+import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
+import { imapText, nulsTo80 } from '../../mime/crlf.js';
+import { cachedInfo, prefetch } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
 
@@ -123,14 +133,26 @@ function sectionLabel(spec: SectionSpec): string {
 
 function needsInfo(items: FetchItem[]): boolean {
   return items.some(
-    (i) => (i.kind === 'simple' && (i.name === 'ENVELOPE' || i.name === 'BODYSTRUCTURE' || i.name === 'BODY')) || i.kind === 'section',
+    (i) =>
+      (i.kind === 'simple' && (i.name === 'ENVELOPE' || i.name === 'BODYSTRUCTURE' || i.name === 'BODY')) ||
+      (i.kind === 'section' && !isWholeMessage(i.spec)),
   );
+}
+
+/** BODY[] / RFC822: the whole message, which needs no MIME structure. */
+function isWholeMessage(spec: SectionSpec): boolean {
+  return spec.part.length === 0 && !spec.text;
+}
+
+/** Top-level BODY[HEADER.FIELDS (...)]: rendered from the cached header, no file access. */
+function isTopHeaderFields(item: FetchItem): boolean {
+  return item.kind === 'section' && item.spec.part.length === 0 && item.spec.text === 'HEADER.FIELDS';
 }
 
 /** Whole-message partials starting below this virtual offset are served by scanning from byte 0. */
 const WHOLE_PARTIAL_SCAN_MAX = 256 * 1024;
 
-/** Bytes of the whole message in CRLF form from a virtual offset, reading only what is needed. */
+/** Bytes of the whole message in CRLF form from a virtual offset, reading only what is needed (NULs as 0x80). */
 export async function wholePartial(view: MailboxView, uid: number, offset: number, length: number): Promise<Buffer> {
   const out: Buffer[] = [];
   let produced = 0; // virtual bytes passed so far
@@ -140,7 +162,7 @@ export async function wholePartial(view: MailboxView, uid: number, offset: numbe
   for (;;) {
     const chunk = await view.read(uid, pos, pos + chunkSize);
     if (chunk.length === 0) break;
-    const conv = toCrlfContinuing(chunk, prevCR);
+    const conv = toCrlf(chunk, prevCR);
     prevCR = chunk[chunk.length - 1] === 0x0d;
     const start = Math.max(0, offset - produced);
     const end = Math.min(conv.length, offset + length - produced);
@@ -149,25 +171,72 @@ export async function wholePartial(view: MailboxView, uid: number, offset: numbe
     pos += chunk.length;
     if (produced >= offset + length || chunk.length < chunkSize) break;
   }
-  return Buffer.concat(out);
+  // Dovecot sends NUL as 0x80 in every BODY[] literal, partial or not (imap-msgpart.c).
+  return nulsTo80(out.length === 1 ? out[0] : Buffer.concat(out));
 }
 
-/** Bare LF -> CRLF, knowing whether the previous chunk ended in CR. */
-function toCrlfContinuing(chunk: Buffer, prevCR: boolean): Buffer {
-  if (chunk[0] === 0x0a && prevCR) {
-    return Buffer.concat([chunk.subarray(0, 1), toCrlf(chunk.subarray(1))]);
+/** Messages up to this size are sent from a latin1 string (cheaper to convert), bigger ones from Buffers. */
+const TEXT_BODY_MAX = 256 * 1024;
+
+/**
+ * BODY[] without a partial: the file in CRLF form, NULs as 0x80 - the bytes fetchSection
+ * gives, without parsing the structure. Small messages come back as a latin1 string.
+ */
+export async function wholeMessage(view: MailboxView, uid: number, sel?: SelectedMailbox): Promise<Buffer | string> {
+  const ahead = sel?.takeReadAhead(uid);
+  const raw = (ahead && (await ahead)) || (await view.read(uid));
+  return raw.length <= TEXT_BODY_MAX ? imapText(raw) : nulsTo80(toCrlf(raw));
+}
+
+const FETCH_LINE = /^[^ ]+ (?:UID )?FETCH /i;
+/** Messages of one pipelined FETCH read ahead at most (bigger FETCHes stream anyway). */
+const READ_AHEAD_PER_COMMAND = 4;
+
+/**
+ * Starts reading the messages a pipelined FETCH line (not yet run) will send whole
+ * (BODY[], BODY.PEEK[], RFC822), so one client's queue of single-message fetches keeps the
+ * file system busy instead of waiting for each read in turn. Anything unexpected is left
+ * for the command itself to report.
+ */
+export function readAheadFetch(sel: SelectedMailbox, line: Buffer, limits: ImapLimits): void {
+  if (!FETCH_LINE.test(line.toString('latin1', 0, Math.min(line.length, 80)))) return;
+  try {
+    const cmd = parseCommand(line, limits);
+    if (cmd.name !== 'FETCH' && cmd.name !== 'UID FETCH') return;
+    const args = new ArgReader(cmd.args, cmd.name);
+    const set = args.sequenceSet();
+    const items = parseFetchItems(args.next('fetch attributes'));
+    if (!items.some((i) => i.kind === 'section' && isWholeMessage(i.spec) && !i.partial)) return;
+    const uids = targetUids(sel, set, cmd.name === 'UID FETCH');
+    if (uids.length > READ_AHEAD_PER_COMMAND) return;
+    for (const u of uids) sel.readAhead(u);
+  } catch {
+    // malformed: the command will answer BAD when it runs
   }
-  return toCrlf(chunk);
 }
 
-async function sectionData(view: MailboxView, uid: number, item: Extract<FetchItem, { kind: 'section' }>, info: () => Promise<MessageInfo>): Promise<Buffer | null> {
+async function sectionData(
+  view: MailboxView,
+  uid: number,
+  item: Extract<FetchItem, { kind: 'section' }>,
+  info: MessageInfo | undefined,
+  fieldNames: FieldNames | undefined,
+  sel: SelectedMailbox,
+): Promise<Buffer | string | null> {
   const { spec, partial } = item;
-  if (spec.part.length === 0 && !spec.text && partial && partial[0] < WHOLE_PARTIAL_SCAN_MAX) {
-    // Whole-message partials near the start need no MIME structure: a 1 KB peek at a 50 MB
-    // file reads ~1 KB. Deeper offsets use the cached structure's CRLF checkpoints instead.
-    return wholePartial(view, uid, partial[0], partial[1]);
+  if (isWholeMessage(spec)) {
+    if (!partial) return wholeMessage(view, uid, sel);
+    if (partial[0] < WHOLE_PARTIAL_SCAN_MAX) {
+      // Whole-message partials near the start need no MIME structure: a 1 KB peek at a
+      // 50 MB file reads ~1 KB. Deeper offsets use the cached structure's CRLF checkpoints instead.
+      return wholePartial(view, uid, partial[0], partial[1]);
+    }
   }
-  const mi = await info();
+  const mi = info ?? (await view.info(uid));
+  if (spec.part.length === 0 && spec.text === 'HEADER.FIELDS' && fieldNames) {
+    const text = headerFieldsText(mi.header, fieldNames);
+    return partial ? sliceText(text, partial) : text;
+  }
   if (spec.part.length === 0 && (spec.text === 'HEADER.FIELDS' || spec.text === 'HEADER.FIELDS.NOT')) {
     const data = headerFields(mi.header, spec.fields ?? [], spec.text === 'HEADER.FIELDS.NOT');
     return partial ? slice(data, partial) : data;
@@ -180,10 +249,46 @@ function slice(data: Buffer, [offset, length]: [number, number]): Buffer {
   return data.subarray(Math.min(offset, data.length), Math.min(data.length, offset + length));
 }
 
+function sliceText(data: string, [offset, length]: [number, number]): string {
+  return data.slice(Math.min(offset, data.length), Math.min(data.length, offset + length));
+}
+
 /** Write threshold: responses are batched into writes of about this many bytes. */
 const BATCH = 256 * 1024;
-/** Messages whose parsed info is fetched ahead of the one being written. */
+/** Messages whose parsed info is fetched ahead of the one being written (when not in memory). */
 const READ_AHEAD = 16;
+/** Messages whose RFC822.SIZE / INTERNALDATE are prefetched at a time. */
+const PREFETCH_WINDOW = 512;
+/** A long FETCH gives other connections a turn at least this often (ms). */
+const YIELD_MS = 20;
+/** Literals at least this long are queued as the Buffer itself, not copied into the response text. */
+const BUFFER_LITERAL_MIN = 2048;
+
+/** What one FETCH command asks for, worked out once for all its messages. */
+interface Plan {
+  items: FetchItem[];
+  /** Per item: compiled field names of a top-level HEADER.FIELDS. */
+  fieldNames: (FieldNames | undefined)[];
+  wantsUid: boolean;
+  wantsFlags: boolean;
+  withInfo: boolean;
+  /** RFC822.SIZE or INTERNALDATE: storage may have to find them out (MailboxView.prefetch). */
+  wantsFacts: boolean;
+  /** Every item can be rendered from the index and the parsed info alone (no file reads). */
+  sync: boolean;
+}
+
+function makePlan(items: FetchItem[], byUid: boolean): Plan {
+  return {
+    items,
+    fieldNames: items.map((i) => (isTopHeaderFields(i) && i.kind === 'section' ? new FieldNames(i.spec.fields ?? []) : undefined)),
+    wantsUid: byUid || items.some((i) => i.kind === 'simple' && i.name === 'UID'),
+    wantsFlags: items.some((i) => i.kind === 'simple' && i.name === 'FLAGS'),
+    withInfo: needsInfo(items),
+    wantsFacts: items.some((i) => i.kind === 'simple' && (i.name === 'RFC822.SIZE' || i.name === 'INTERNALDATE')),
+    sync: items.every((i) => i.kind === 'simple' || isTopHeaderFields(i)),
+  };
+}
 
 async function runFetch(ctx: CommandContext): Promise<string> {
   const { session, args, uid: byUid } = ctx;
@@ -193,9 +298,7 @@ async function runFetch(ctx: CommandContext): Promise<string> {
   const sel = selected(session);
   const view = sel.view;
   const uids = targetUids(sel, set, byUid);
-
-  const wantsUid = byUid || items.some((i) => i.kind === 'simple' && i.name === 'UID');
-  const wantsFlags = items.some((i) => i.kind === 'simple' && i.name === 'FLAGS');
+  const plan = makePlan(items, byUid);
   const setsSeen = !view.readOnly && items.some((i) => i.kind === 'section' && !i.peek);
 
   // Non-peek body fetches set \Seen first, so the FLAGS we report are the new ones (6.4.5).
@@ -213,7 +316,7 @@ async function runFetch(ctx: CommandContext): Promise<string> {
     }
   }
 
-  const withInfo = needsInfo(items);
+  // Parsed info not in memory is requested a few messages ahead of the one being written.
   const infoCache = new Map<number, Promise<MessageInfo>>();
   const infoOf = (u: number) => {
     let p = infoCache.get(u);
@@ -226,54 +329,72 @@ async function runFetch(ctx: CommandContext): Promise<string> {
   };
 
   let out = '';
+  let queued = 0;
   let missing = 0;
+  let lastYield = performance.now();
   for (let k = 0; k < uids.length; k++) {
+    // Sizes and dates storage has not found out yet are looked up in parallel, a window at a time.
+    if (plan.wantsFacts && k % PREFETCH_WINDOW === 0) await prefetch(view, uids.slice(k, k + PREFETCH_WINDOW));
     const u = uids[k];
-    const seq = sel.indexOf(u) + 1;
-    const meta = sel.meta(u);
-    if (!meta || seq === 0) {
+    const index = sel.indexOf(u);
+    const meta = index < 0 ? undefined : sel.metaAt(index);
+    if (!meta) {
       missing++;
       continue;
     }
-    if (withInfo) for (let j = k + 1; j < Math.min(uids.length, k + READ_AHEAD); j++) void infoOf(uids[j]);
-    let parts: (string | Buffer)[];
+    let info: MessageInfo | undefined;
+    let body: string | (string | Buffer)[];
     try {
-      parts = await renderMessage(sel, view, u, meta, items, withInfo ? () => infoOf(u) : null);
+      if (plan.withInfo) {
+        info = cachedInfo(view, u);
+        if (!info) {
+          for (let j = k + 1; j < Math.min(uids.length, k + READ_AHEAD); j++) if (!infoCache.has(uids[j])) void infoOf(uids[j]);
+          info = await infoOf(u);
+          infoCache.delete(u);
+        }
+      }
+      body = plan.sync ? renderSync(plan, sel, u, meta, info) : await renderAsync(plan, sel, view, u, meta, info);
     } catch (err) {
+      infoCache.delete(u);
       if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') {
         missing++;
-        infoCache.delete(u);
         continue;
       }
       throw err;
     }
-    infoCache.delete(u);
-    const head: string[] = [];
-    if (wantsUid) head.push(`UID ${u}`);
-    if (seenChanged.has(u) && !wantsFlags) head.push(`FLAGS ${sel.flagsOf(u, meta.flags)}`);
-    out += `* ${seq} FETCH (`;
-    let first = true;
-    for (const h of head) {
-      out += (first ? '' : ' ') + h;
-      first = false;
-    }
-    for (const p of parts) {
-      if (typeof p === 'string') {
-        out += (first ? '' : ' ') + p;
-        first = false;
-      } else {
-        // Large literal: flush text so far, then the bytes themselves, without a latin1 copy.
-        session.write(out);
-        out = '';
-        session.write(p);
-        first = false;
+    out += `* ${index + 1} FETCH (`;
+    let head = '';
+    if (plan.wantsUid) head = `UID ${u}`;
+    if (seenChanged.has(u) && !plan.wantsFlags) head += (head ? ' ' : '') + `FLAGS ${sel.flagsOf(u, meta.flags)}`;
+    if (typeof body === 'string') {
+      out += head && body ? head + ' ' + body : head + body;
+    } else {
+      out += head;
+      let first = head === '';
+      for (const p of body) {
+        if (typeof p === 'string') {
+          out += (first ? '' : ' ') + p;
+          first = false;
+        } else {
+          // Literal bytes: queue the text so far, then the Buffer itself, without a latin1 copy.
+          session.write(out);
+          queued += out.length + p.length;
+          out = '';
+          session.write(p);
+        }
       }
     }
     out += ')\r\n';
-    if (out.length >= BATCH) {
+    if (out.length + queued >= BATCH) {
       session.write(out);
       out = '';
+      queued = 0;
       await session.io.drain();
+      // Messages rendered from memory never wait for I/O: let other connections have a turn.
+      if (performance.now() - lastYield > YIELD_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
     }
   }
   if (out) session.write(out);
@@ -281,47 +402,72 @@ async function runFetch(ctx: CommandContext): Promise<string> {
   return 'Fetch completed.';
 }
 
+/** A simple (non-section) data item. */
+function renderSimple(name: Simple, sel: SelectedMailbox, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string {
+  switch (name) {
+    case 'UID':
+      return ''; // always rendered first
+    case 'FLAGS':
+      return `FLAGS ${sel.flagsOf(uid, meta.flags)}`;
+    case 'INTERNALDATE':
+      return `INTERNALDATE ${imapDateTime(meta.internalDate)}`;
+    case 'RFC822.SIZE':
+      return `RFC822.SIZE ${meta.size}`;
+    case 'ENVELOPE':
+      // Pre-rendered when the message was parsed (structure.ts); older cache entries lack it.
+      return `ENVELOPE ${info!.structure.headerEnvelope ?? envelope(info!.header)}`;
+    case 'BODYSTRUCTURE':
+      return `BODYSTRUCTURE ${bodyStructure(info!.structure, true)}`;
+    case 'BODY':
+      return `BODY ${bodyStructure(info!.structure, false)}`;
+  }
+}
+
+/** The data items of one message when none needs the file: one string. */
+function renderSync(plan: Plan, sel: SelectedMailbox, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string {
+  let out = '';
+  const items = plan.items;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    let piece: string;
+    if (item.kind === 'simple') {
+      piece = renderSimple(item.name, sel, uid, meta, info);
+      if (piece === '') continue;
+    } else {
+      let text = headerFieldsText(info!.header, plan.fieldNames[i]!);
+      if (item.partial) text = sliceText(text, item.partial);
+      piece = `${itemLabel(item)} ${textLiteral(text)}`;
+    }
+    out += out ? ' ' + piece : piece;
+  }
+  return out;
+}
+
 /** The data items of one message. Buffers are raw literal bodies to write as they are. */
-async function renderMessage(
-  sel: import('../selected.js').SelectedMailbox,
+async function renderAsync(
+  plan: Plan,
+  sel: SelectedMailbox,
   view: MailboxView,
   uid: number,
   meta: MessageMeta,
-  items: FetchItem[],
-  info: (() => Promise<MessageInfo>) | null,
+  info: MessageInfo | undefined,
 ): Promise<(string | Buffer)[]> {
   const out: (string | Buffer)[] = [];
-  for (const item of items) {
+  const items = plan.items;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
     if (item.kind === 'simple') {
-      switch (item.name) {
-        case 'UID':
-          break; // always rendered first
-        case 'FLAGS':
-          out.push(`FLAGS ${sel.flagsOf(uid, meta.flags)}`);
-          break;
-        case 'INTERNALDATE':
-          out.push(`INTERNALDATE ${imapDateTime(meta.internalDate)}`);
-          break;
-        case 'RFC822.SIZE':
-          out.push(`RFC822.SIZE ${meta.size}`);
-          break;
-        case 'ENVELOPE':
-          out.push(`ENVELOPE ${envelope((await info!()).header)}`);
-          break;
-        case 'BODYSTRUCTURE':
-          out.push(`BODYSTRUCTURE ${bodyStructure((await info!()).structure, true)}`);
-          break;
-        case 'BODY':
-          out.push(`BODY ${bodyStructure((await info!()).structure, false)}`);
-          break;
-      }
+      const piece = renderSimple(item.name, sel, uid, meta, info);
+      if (piece !== '') out.push(piece);
       continue;
     }
-    const data = await sectionData(view, uid, item, info!);
-    const label = item.partial ? `${item.label}<${item.partial[0]}>` : item.label;
+    const data = await sectionData(view, uid, item, info, plan.fieldNames[i], sel);
+    const label = itemLabel(item);
     if (data === null) {
       out.push(`${label} NIL`);
-    } else if (data.length > 64 * 1024) {
+    } else if (typeof data === 'string') {
+      out.push(`${label} ${textLiteral(data)}`);
+    } else if (data.length >= BUFFER_LITERAL_MIN) {
       out.push(`${label} {${data.length}}\r\n`);
       out.push(data);
     } else {
@@ -331,12 +477,21 @@ async function renderMessage(
   return out;
 }
 
+function itemLabel(item: Extract<FetchItem, { kind: 'section' }>): string {
+  return item.partial ? `${item.label}<${item.partial[0]}>` : item.label;
+}
+
 /** Body data always goes as a literal (like Dovecot), so 8-bit and CRLF pass unchanged. */
 function literal(data: Buffer): string {
   if (data.length === 0) return '""';
   return `{${data.length}}\r\n${data.toString('latin1')}`;
 }
 
+/** literal() of a latin1 string. */
+function textLiteral(data: string): string {
+  if (data.length === 0) return '""';
+  return `{${data.length}}\r\n${data}`;
+}
+
 export const FETCH: CommandSpec = { states: ['selected'], expungeOk: false, run: runFetch };
 export const UID_FETCH: CommandSpec = { states: ['selected'], run: runFetch };
-

@@ -48,9 +48,8 @@ async function openSelected(ctx: CommandContext, readOnly: boolean): Promise<str
     out += `* OK [PERMANENTFLAGS ${list([...flags, '\\*'])}] Flags permitted.\r\n`;
   }
   out += `* ${sel.exists} EXISTS\r\n* ${sel.recent} RECENT\r\n`;
-  const msgs = view.messages();
-  for (let i = 0; i < sel.uids.length; i++) {
-    const meta = msgs[i] && msgs[i].uid === sel.uids[i] ? msgs[i] : sel.meta(sel.uids[i]);
+  for (let i = 0; i < sel.exists; i++) {
+    const meta = sel.metaAt(i);
     if (meta && !meta.flags.includes('\\Seen')) {
       out += `* OK [UNSEEN ${i + 1}] First unseen.\r\n`;
       break;

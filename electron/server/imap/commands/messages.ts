@@ -18,10 +18,10 @@ export function selected(session: Session): SelectedMailbox {
 
 /** The uids a sequence set names, in ascending order, for FETCH/STORE/COPY/MOVE/SEARCH. */
 export function targetUids(sel: SelectedMailbox, set: SequenceSet, byUid: boolean): number[] {
-  if (byUid) return resolveUidIndexes(set, sel.uids).map((i) => sel.uids[i]);
-  const seqs = resolveSeqNumbers(set, sel.uids.length);
+  if (byUid) return resolveUidIndexes(set, sel).map((i) => sel.uidAt(i));
+  const seqs = resolveSeqNumbers(set, sel.exists);
   if (!seqs) throw new ImapSyntaxError('Invalid messageset');
-  return seqs.map((n) => sel.uids[n - 1]);
+  return seqs.map((n) => sel.uidAt(n - 1));
 }
 
 export const APPEND: CommandSpec = {

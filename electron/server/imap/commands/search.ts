@@ -5,14 +5,16 @@
 
 import iconv from 'iconv-lite';
 import type { CommandContext, CommandSpec } from '../session.js';
-import type { MessageMeta, MailboxView } from '../../storage/types.js';
+import type { MessageInfo, MessageMeta, MailboxView } from '../../storage/types.js';
 import { StorageError } from '../../storage/types.js';
 import { ImapNo } from '../errors.js';
 import { ImapSyntaxError, type Token } from '../parser.js';
 import { parseDate, flagToken } from '../args.js';
 import { parseSequenceSet, type SequenceSet } from '../sequence.js';
 import { selected } from './messages.js';
-import { headerValues, messageText, searchFold } from '../../mime/search-text.js';
+import { foldedHeaderValue, headerValues, messageText, MessageSearch, searchFold } from '../../mime/search-text.js';
+import { FieldNames, decodeHeaderValue, scanNamedFields } from '../../mime/header.js';
+import { cachedInfo, prefetch } from '../storage-fast.js';
 import type { SelectedMailbox } from '../selected.js';
 
 type Day = { y: number; m: number; d: number };
@@ -22,7 +24,7 @@ export type SearchKey =
   | { k: 'flag'; flag: string; set: boolean }
   | { k: 'recent'; set: boolean }
   | { k: 'new' }
-  | { k: 'header'; field: string; value: string }
+  | { k: 'header'; field: string; value: string; names?: FieldNames }
   | { k: 'body'; value: string }
   | { k: 'text'; value: string }
   | { k: 'date'; sent: boolean; op: 'before' | 'on' | 'since'; day: Day }
@@ -149,6 +151,24 @@ function cost(key: SearchKey): number {
   }
 }
 
+/** Does the key look at RFC822.SIZE or INTERNALDATE (which storage may have to find out)? */
+function usesFacts(key: SearchKey): boolean {
+  switch (key.k) {
+    case 'size':
+      return true;
+    case 'date':
+      return !key.sent;
+    case 'not':
+      return usesFacts(key.key);
+    case 'or':
+      return usesFacts(key.a) || usesFacts(key.b);
+    case 'and':
+      return key.keys.some(usesFacts);
+    default:
+      return false;
+  }
+}
+
 /** Same tree with AND children ordered cheapest first and string needles case-folded. */
 function prepare(key: SearchKey): SearchKey {
   switch (key.k) {
@@ -159,6 +179,8 @@ function prepare(key: SearchKey): SearchKey {
     case 'not':
       return { k: 'not', key: prepare(key.key) };
     case 'header':
+      // ASCII names are matched on the raw bytes (FieldNames); others keep the string compare.
+      return { ...key, value: searchFold(key.value), names: /^[\x00-\x7f]*$/.test(key.field) ? new FieldNames([key.field]) : undefined };
     case 'body':
     case 'text':
       return { ...key, value: searchFold(key.value) };
@@ -173,78 +195,130 @@ interface Candidate {
   meta: MessageMeta;
 }
 
-class Evaluator {
-  private header: Buffer | null = null;
-  private text: { headers: string; body: string } | null = null;
+/** BODY/TEXT matching for one message: MessageSearch, or the joined texts of a big message. */
+interface TextSource {
+  contains(needle: string, withHeaders: boolean): boolean;
+}
 
-  constructor(
-    private readonly sel: SelectedMailbox,
-    private readonly view: MailboxView,
-    private readonly c: Candidate,
-    private readonly maxSeq: number,
-    private readonly maxUid: number,
-  ) {}
+/** What is known about one message while its keys are evaluated. */
+interface MessageData {
+  info: MessageInfo | undefined;
+  text: TextSource | undefined;
+  /** Set by evaluate() when a key needed info / text that is not loaded yet. */
+  needInfo: boolean;
+  needText: boolean;
+}
 
-  async match(key: SearchKey): Promise<boolean> {
-    const { meta } = this.c;
-    switch (key.k) {
-      case 'all':
-        return true;
-      case 'flag':
-        return meta.flags.includes(key.flag) === key.set;
-      case 'recent':
-        return this.sel.isRecent(this.c.uid) === key.set;
-      case 'new':
-        return this.sel.isRecent(this.c.uid) && !meta.flags.includes('\\Seen');
-      case 'size':
-        return key.larger ? meta.size > key.n : meta.size < key.n;
-      case 'seq':
-        return inSet(key.set, this.c.seq, this.maxSeq);
-      case 'uid':
-        return inSet(key.set, this.c.uid, this.maxUid);
-      case 'date': {
-        const day = key.sent ? sentDay(await this.getHeader()) : localDay(meta.internalDate);
-        if (!day) return false;
-        const cmp = compareDay(day, key.day);
-        return key.op === 'before' ? cmp < 0 : key.op === 'on' ? cmp === 0 : cmp >= 0;
+const DATE_NAME = new FieldNames(['date']);
+
+/**
+ * Evaluates a key with the data at hand: true/false, or undefined when the answer needs the
+ * parsed info or the message text not loaded yet (then d.needInfo / d.needText say which).
+ * AND/OR/NOT decide as soon as a definite answer exists, so index keys spare the I/O.
+ */
+function evaluate(key: SearchKey, c: Candidate, d: MessageData, sel: SelectedMailbox, maxSeq: number, maxUid: number): boolean | undefined {
+  const meta = c.meta;
+  switch (key.k) {
+    case 'all':
+      return true;
+    case 'flag':
+      return meta.flags.includes(key.flag) === key.set;
+    case 'recent':
+      return sel.isRecent(c.uid) === key.set;
+    case 'new':
+      return sel.isRecent(c.uid) && !meta.flags.includes('\\Seen');
+    case 'size':
+      return key.larger ? meta.size > key.n : meta.size < key.n;
+    case 'seq':
+      return inSet(key.set, c.seq, maxSeq);
+    case 'uid':
+      return inSet(key.set, c.uid, maxUid);
+    case 'date': {
+      let day: Day | null;
+      if (key.sent) {
+        if (!d.info) {
+          d.needInfo = true;
+          return undefined;
+        }
+        day = sentDay(d.info.header);
+      } else {
+        day = localDay(meta.internalDate);
       }
-      case 'header': {
-        const values = headerValues(await this.getHeader(), key.field);
-        if (key.value === '') return values.length > 0;
-        return values.some((v) => searchFold(v).includes(key.value));
+      if (!day) return false;
+      const cmp = compareDay(day, key.day);
+      return key.op === 'before' ? cmp < 0 : key.op === 'on' ? cmp === 0 : cmp >= 0;
+    }
+    case 'header': {
+      if (!d.info) {
+        d.needInfo = true;
+        return undefined;
       }
-      case 'body':
-        return (await this.getText()).body.includes(key.value);
-      case 'text': {
-        const t = await this.getText();
-        return t.headers.includes(key.value) || t.body.includes(key.value);
+      return headerMatches(d.info.header, key);
+    }
+    case 'body':
+    case 'text':
+      if (!d.text) {
+        d.needText = true;
+        return undefined;
       }
-      case 'not':
-        return !(await this.match(key.key));
-      case 'or':
-        return (await this.match(key.a)) || this.match(key.b);
-      case 'and':
-        for (const k of key.keys) if (!(await this.match(k))) return false;
-        return true;
+      return d.text.contains(key.value, key.k === 'text');
+    case 'not': {
+      const r = evaluate(key.key, c, d, sel, maxSeq, maxUid);
+      return r === undefined ? undefined : !r;
+    }
+    case 'or': {
+      const a = evaluate(key.a, c, d, sel, maxSeq, maxUid);
+      if (a === true) return true;
+      const b = evaluate(key.b, c, d, sel, maxSeq, maxUid);
+      if (b === true) return true;
+      return a === false && b === false ? false : undefined;
+    }
+    case 'and': {
+      let unknown = false;
+      for (const k of key.keys) {
+        const r = evaluate(k, c, d, sel, maxSeq, maxUid);
+        if (r === false) return false;
+        if (r === undefined) unknown = true;
+      }
+      return unknown ? undefined : true;
     }
   }
+}
 
-  private async getHeader(): Promise<Buffer> {
-    if (!this.header) this.header = (await this.view.info(this.c.uid)).header;
-    return this.header;
+/** HEADER/FROM/TO/...: a decoded value of the field holds the needle (any value for ""). */
+function headerMatches(header: Buffer, key: Extract<SearchKey, { k: 'header' }>): boolean {
+  if (!key.names) {
+    const values = headerValues(header, key.field);
+    if (key.value === '') return values.length > 0;
+    return values.some((v) => searchFold(v).includes(key.value));
   }
+  // Only the named field is decoded, straight from its bytes.
+  const { fields } = scanNamedFields(header, key.names);
+  if (key.value === '') return fields.length > 0;
+  for (const f of fields) {
+    if (foldedHeaderValue(header.subarray(f.valueStart, f.valueEnd)).includes(key.value)) return true;
+  }
+  return false;
+}
 
-  private async getText(): Promise<{ headers: string; body: string }> {
-    if (!this.text) {
-      const info = await this.view.info(this.c.uid);
-      // One read of the whole file serves every part (typical messages are a few KB).
-      const whole = info.physicalSize <= WHOLE_READ_MAX ? await this.view.read(this.c.uid, 0, info.physicalSize) : null;
-      const read = whole ? async (s: number, e: number) => whole.subarray(s, e) : (s: number, e: number) => this.view.read(this.c.uid, s, e);
-      const t = await messageText(info.structure, read);
-      this.text = { headers: searchFold(t.headers), body: searchFold(t.body) };
-    }
-    return this.text;
+/** Loads the next thing evaluate() asked for: the parsed info first (cheaper keys may then decide), then the text. */
+async function load(view: MailboxView, uid: number, d: MessageData): Promise<void> {
+  if (!d.info) d.info = await view.info(uid);
+  else if (d.needText && !d.text) d.text = await loadText(view, uid, d.info);
+}
+
+/** Messages up to this size are read in one go for BODY/TEXT. */
+const WHOLE_READ_MAX = 1024 * 1024;
+
+async function loadText(view: MailboxView, uid: number, info: MessageInfo): Promise<TextSource> {
+  if (info.physicalSize <= WHOLE_READ_MAX) {
+    // One read of the whole file serves every part (typical messages are a few KB).
+    return new MessageSearch(info.structure, await view.read(uid, 0, info.physicalSize));
   }
+  const t = await messageText(info.structure, (s, e) => view.read(uid, s, e));
+  const headers = searchFold(t.headers);
+  const body = searchFold(t.body);
+  return { contains: (needle, withHeaders) => (withHeaders && headers.includes(needle)) || body.includes(needle) };
 }
 
 function inSet(set: SequenceSet, n: number, max: number): boolean {
@@ -270,7 +344,8 @@ const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', '
 
 /** The Date: header's calendar day in its own zone (RFC 3501: time and timezone disregarded). */
 function sentDay(header: Buffer): Day | null {
-  const v = headerValues(header, 'date')[0];
+  const f = scanNamedFields(header, DATE_NAME).fields[0];
+  const v = f ? decodeHeaderValue(header.subarray(f.valueStart, f.valueEnd)) : undefined;
   if (!v) return null;
   const m = /(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})/.exec(v);
   if (!m) return null;
@@ -281,11 +356,10 @@ function sentDay(header: Buffer): Day | null {
   return { y, m: month, d: Number(m[1]) };
 }
 
-/** Messages up to this size are read in one go for BODY/TEXT. */
-const WHOLE_READ_MAX = 1024 * 1024;
-
 /** Messages evaluated at once when keys need I/O. */
 const PARALLEL = 32;
+/** Messages evaluated without I/O before giving other sessions a turn. */
+const YIELD_EVERY = 2000;
 
 async function runSearch(ctx: CommandContext): Promise<string> {
   const { session, args, uid: byUid } = ctx;
@@ -310,32 +384,67 @@ async function runSearch(ctx: CommandContext): Promise<string> {
 
   const sel = selected(session);
   const view = sel.view;
-  const maxSeq = sel.uids.length;
-  const maxUid = maxSeq ? sel.uids[maxSeq - 1] : 0;
+  const maxSeq = sel.exists;
+  const maxUid = maxSeq ? sel.uidAt(maxSeq - 1) : 0;
   const candidates: Candidate[] = [];
-  for (let i = 0; i < sel.uids.length; i++) {
-    const meta = sel.meta(sel.uids[i]);
-    if (meta) candidates.push({ seq: i + 1, uid: sel.uids[i], meta });
+  for (let i = 0; i < maxSeq; i++) {
+    const meta = sel.metaAt(i);
+    if (meta) candidates.push({ seq: i + 1, uid: sel.uidAt(i), meta });
   }
   const hits = new Uint8Array(candidates.length);
-  const heavy = cost(key) > 0;
-  const evaluate = async (idx: number) => {
-    const c = candidates[idx];
-    try {
-      if (await new Evaluator(sel, view, c, maxSeq, maxUid).match(key)) hits[idx] = 1;
-    } catch (err) {
-      // A message expunged by someone else during the search simply does not match.
-      if (!(err instanceof StorageError && err.code === 'EXPUNGEISSUED')) throw err;
-    }
-  };
-  if (!heavy) {
-    for (let i = 0; i < candidates.length; i++) await evaluate(i);
+  // Sizes and dates storage has not found out yet are looked up in parallel first.
+  if (usesFacts(key)) await prefetch(view, candidates.map((c) => c.uid));
+  const needsData = cost(key) > 0;
+  if (!needsData) {
+    // Index keys only: no I/O, no promises.
+    const d: MessageData = { info: undefined, text: undefined, needInfo: false, needText: false };
+    for (let i = 0; i < candidates.length; i++) if (evaluate(key, candidates[i], d, sel, maxSeq, maxUid)) hits[i] = 1;
   } else {
-    let next = 0;
-    const worker = async () => {
-      while (next < candidates.length) await evaluate(next++);
+    /** Loads what a message's keys need, step by step, until they decide. */
+    const decide = async (c: Candidate, d: MessageData): Promise<boolean> => {
+      let r: boolean | undefined;
+      try {
+        do {
+          if (!d.needInfo && !d.needText) return false; // cannot happen: undefined always says what it needs
+          await load(view, c.uid, d);
+          d.needInfo = d.needText = false;
+          r = evaluate(key, c, d, sel, maxSeq, maxUid);
+        } while (r === undefined);
+      } catch (err) {
+        // A message expunged by someone else during the search simply does not match.
+        if (!(err instanceof StorageError && err.code === 'EXPUNGEISSUED')) throw err;
+        return false;
+      }
+      return r;
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, candidates.length) }, worker));
+    {
+      const to = candidates.length;
+      let next = 0;
+      let syncRun = 0;
+      const worker = async () => {
+        let d: MessageData = { info: undefined, text: undefined, needInfo: false, needText: false };
+        while (next < to) {
+          const idx = next++;
+          const c = candidates[idx];
+          // Messages whose keys can be decided from memory are evaluated without a promise.
+          d.info = cachedInfo(view, c.uid);
+          d.needInfo = d.needText = false;
+          const r = evaluate(key, c, d, sel, maxSeq, maxUid);
+          if (r !== undefined) {
+            if (r) hits[idx] = 1;
+            if (++syncRun >= YIELD_EVERY) {
+              syncRun = 0;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+            continue;
+          }
+          const pending = d;
+          d = { info: undefined, text: undefined, needInfo: false, needText: false };
+          if (await decide(c, pending)) hits[idx] = 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PARALLEL, to) }, worker));
+    }
   }
   const result: number[] = [];
   for (let i = 0; i < candidates.length; i++) if (hits[i]) result.push(byUid ? candidates[i].uid : candidates[i].seq);

@@ -12,40 +12,56 @@
 // (that is how Dovecot 2.3 replaces them).
 //
 // Locks are also serialized inside the process (all Roost sessions share one pid).
+//
+// Lingering: release({ lingerUntil }) keeps the lock file (and the in-process mutex) until that
+// time, and whoever takes the lock with { reuseLingering: true } meanwhile gets it at once,
+// without touching the file system. The maildir index uses this to be sure that nobody else
+// (who must take the lock to change cur/) changes cur/ within the clock tick of its own last
+// change, without making every change wait for the tick (see Mailbox.ownCurChangeEnd).
 
 import fs from 'node:fs/promises';
-import { constants as FS } from 'node:fs';
+import fsSync, { constants as FS } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StorageError } from '../types.js';
-import { FsContext, KeyedMutex, errCode, fsyncDir, isNotFound } from './fsutil.js';
+import { FsContext, KeyedMutex, closeQuietly, errCode, fsyncDir, isNotFound } from './fsutil.js';
 
 export const DEFAULT_STALE_MS = 120_000;
 
 const inProcess = new KeyedMutex();
+/** Released locks whose file is kept until a moment has passed (see lingering above). */
+const lingering = new Map<string, Dotlock>();
+let exitHook = false;
 
 export interface DotlockOptions {
   timeoutMs?: number;
   staleMs?: number;
   /** Leave the lock empty (it will receive replacement content, see Dotlock.replace). */
   forReplace?: boolean;
+  /** Take over a lingering lock of this process at once (see lingering above). */
+  reuseLingering?: boolean;
 }
 
 export class Dotlock {
   private released = false;
   private refresher: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
 
   constructor(
     public lockPath: string,
     private readonly ino: number,
-    private readonly releaseMutex: () => void,
+    private releaseMutex: () => void,
     private readonly fsx: FsContext,
-    staleMs: number,
+    private readonly staleMs: number,
   ) {
+    this.startRefresher();
+  }
+
+  private startRefresher(): void {
     this.refresher = setInterval(() => {
       const now = new Date();
       fs.utimes(this.lockPath, now, now).catch(() => {});
-    }, Math.max(1000, Math.floor(staleMs / 3)));
+    }, Math.max(1000, Math.floor(this.staleMs / 3)));
     this.refresher.unref();
   }
 
@@ -54,14 +70,59 @@ export class Dotlock {
     this.lockPath = newLockPath;
   }
 
-  /** Remove the lock (if it is still ours). Safe to call twice. */
-  async release(): Promise<void> {
+  /**
+   * Remove the lock (if it is still ours). Safe to call twice. With `lingerUntil` (a
+   * Date.now() time) in the future, the file and the in-process mutex are kept until then;
+   * takeDotlock({ reuseLingering }) may take the lock over meanwhile.
+   */
+  async release(options: { lingerUntil?: number } = {}): Promise<void> {
     if (this.released) return;
+    const wait = (options.lingerUntil ?? 0) - Date.now();
+    if (wait > 0 && !lingering.has(this.lockPath)) {
+      this.released = true;
+      if (!exitHook) {
+        // Leave no lock behind when the process (or worker) ends within a linger.
+        exitHook = true;
+        process.once('exit', () => {
+          for (const lock of lingering.values()) lock.removeFileAtExit();
+        });
+      }
+      lingering.set(this.lockPath, this);
+      this.lingerTimer = setTimeout(() => this.endLinger(), Math.ceil(wait));
+      return;
+    }
     this.released = true;
+    this.removeFile();
+  }
+
+  removeFileAtExit(): void {
+    try {
+      if (fsSync.statSync(this.lockPath).ino === this.ino) fsSync.unlinkSync(this.lockPath);
+    } catch {
+      // gone already
+    }
+  }
+
+  private endLinger(): void {
+    if (lingering.get(this.lockPath) !== this) return;
+    lingering.delete(this.lockPath);
+    this.removeFile();
+  }
+
+  /** A lingering lock taken over: held again by the new taker (takeDotlock only). */
+  reclaim(): this {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    lingering.delete(this.lockPath);
+    this.released = false;
+    return this;
+  }
+
+  private removeFile(): void {
     clearInterval(this.refresher);
     try {
-      const st = await fs.stat(this.lockPath);
-      if (st.ino === this.ino) await fs.unlink(this.lockPath);
+      const st = fsSync.statSync(this.lockPath);
+      if (st.ino === this.ino) fsSync.unlinkSync(this.lockPath);
     } catch (err) {
       if (!isNotFound(err)) this.fsx.log('warn', `unlink(${this.lockPath}) failed: ${String(err)}`);
     } finally {
@@ -69,13 +130,17 @@ export class Dotlock {
     }
   }
 
-  /** Write `data` into the lock file and rename it over `target`; this releases the lock. */
-  async replace(target: string, data: Buffer | string): Promise<void> {
+  /**
+   * Write `data` into the lock file and rename it over `target`; this releases the lock.
+   * `mtimeMs` sets the new file's mtime (before the fsync).
+   */
+  async replace(target: string, data: Buffer | string, options: { mtimeMs?: number } = {}): Promise<void> {
     if (this.released) throw new Error('dotlock already released');
     try {
       const handle = await fs.open(this.lockPath, FS.O_WRONLY | FS.O_TRUNC);
       try {
         await handle.writeFile(data);
+        if (options.mtimeMs !== undefined) await handle.utimes(new Date(), new Date(options.mtimeMs));
         await handle.sync();
       } finally {
         await handle.close();
@@ -136,6 +201,10 @@ async function staleReason(lockPath: string, staleMs: number): Promise<{ reason:
 /** Take `<file>.lock`; throws StorageError('INUSE') after the timeout. */
 export async function takeDotlock(file: string, fsx: FsContext, options: DotlockOptions = {}): Promise<Dotlock> {
   const lockPath = file + '.lock';
+  if (options.reuseLingering) {
+    const held = lingering.get(lockPath);
+    if (held) return held.reclaim();
+  }
   const timeoutMs = options.timeoutMs ?? fsx.lockTimeoutMs;
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const releaseMutex = await inProcess.acquire(lockPath);
@@ -143,23 +212,23 @@ export async function takeDotlock(file: string, fsx: FsContext, options: Dotlock
   let delay = 5;
   try {
     for (;;) {
-      let handle: fs.FileHandle | undefined;
+      let fd: number | undefined;
       try {
-        handle = await fs.open(lockPath, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY, 0o600);
+        fd = fsSync.openSync(lockPath, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY, 0o600);
       } catch (err) {
         if (errCode(err) !== 'EEXIST') throw err;
       }
-      if (handle) {
+      if (fd !== undefined) {
         try {
-          await fsx.fchownNew(handle, path.dirname(lockPath));
-          if (!options.forReplace) await handle.writeFile(`${process.pid}:${myHost}`);
-          const st = await handle.stat();
+          fsx.fchownNewSync(fd, path.dirname(lockPath));
+          if (!options.forReplace) fsSync.writeSync(fd, `${process.pid}:${myHost}`);
+          const st = fsSync.fstatSync(fd);
           return new Dotlock(lockPath, st.ino, releaseMutex, fsx, staleMs);
         } catch (err) {
           await fs.unlink(lockPath).catch(() => {});
           throw err;
         } finally {
-          await handle.close().catch(() => {});
+          closeQuietly(fd);
         }
       }
       const stale = await staleReason(lockPath, staleMs);

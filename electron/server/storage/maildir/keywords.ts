@@ -9,7 +9,7 @@
 // are never renumbered. Names are matched case-insensitively, like Dovecot does
 // ("STORE +FLAGS (newkw)" sets an existing "NewKw").
 
-import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { StorageError } from '../types.js';
 import { takeDotlock } from './dotlock.js';
@@ -50,13 +50,13 @@ export function formatKeywords(names: readonly (string | undefined)[]): string {
   return out;
 }
 
-/** Re-read dovecot-keywords if it changed since `prev`. */
+/** Re-read dovecot-keywords if it changed since `prev` (synchronous I/O: a stat, rarely a small read). */
 export async function readKeywords(dir: string, prev?: KeywordsState): Promise<KeywordsState> {
   const file = path.join(dir, KEYWORDS);
   try {
-    const st = await fs.stat(file);
+    const st = fsSync.statSync(file);
     if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) return prev;
-    const text = await fs.readFile(file, 'utf8');
+    const text = fsSync.readFileSync(file, 'utf8');
     return { names: parseKeywords(text), mtimeMs: st.mtimeMs, ino: st.ino, size: st.size };
   } catch (err) {
     if (isNotFound(err)) return emptyKeywords();
@@ -104,7 +104,12 @@ export async function ensureKeywords(dir: string, fsx: FsContext, wanted: readon
       await lock.release();
       return fresh;
     }
-    await lock.replace(file, formatKeywords(names));
+    // Dovecot notices a new dovecot-keywords by its mtime in whole seconds, and makes its own
+    // writes' mtime grow every time: do the same, or a keyword added in the second of
+    // Dovecot's last look stays "unknown-N" there.
+    const oldSecs = fresh.ino === 0 ? 0 : Math.floor(fresh.mtimeMs / 1000);
+    const mtimeMs = Math.floor(Date.now() / 1000) <= oldSecs ? (oldSecs + 1) * 1000 : undefined;
+    await lock.replace(file, formatKeywords(names), { mtimeMs });
     return await readKeywords(dir);
   } catch (err) {
     await lock.release();

@@ -10,14 +10,23 @@
 //   dotlock dovecot-uidlist.lock (as Dovecot does: a readdir() racing with a rename() may
 //   miss a file), and a file that seems gone is looked for again before it counts as expunged.
 //
+// Cost (what makes SELECT of a big maildir cheap, as in Dovecot):
+// - loading reads the directories and dovecot-uidlist, never a message file: RFC822.SIZE and
+//   INTERNALDATE are known from ,W= in the name, W<vsize> in the uidlist or Roost's cache,
+//   or else found out when first asked for (MessageRecord, prefetch());
+// - a sync re-reads a directory only when its mtime says it changed (see DirStamp); changes
+//   Roost makes itself to a verified cur/ keep it verified (ownCurChangeEnd);
+// - when the last view closes, the index stays loaded for a while (the registry at the end),
+//   so the next SELECT only checks the directories' mtimes.
+//
 // Persisted formats are those of filename.ts, uidlist.ts, keywords.ts and cache.ts.
 
 import fs from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import fsSync, { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import type { MailboxChange, MailboxStatus, MessageInfo, MessageMeta, StoreMode } from '../types.js';
 import { StorageError } from '../types.js';
-import { type CacheFiles, MailboxCache, cachePaths, readFirstRecentUid, writeFirstRecentUid } from './cache.js';
+import { type CacheFiles, MailboxCache, cachePaths, infoMemory, readFirstRecentUid, writeFirstRecentUid } from './cache.js';
 import { takeDotlock, type Dotlock } from './dotlock.js';
 import {
   baseOf,
@@ -32,9 +41,9 @@ import {
 } from './filename.js';
 import { applyStoreMode, parseFlagArgs } from './flags.js';
 import { ensureMaildirDirs } from './folders.js';
-import { FsContext, errCode, fsyncDir, isNotFound, mapLimit, toStorageError } from './fsutil.js';
+import { FsContext, closeQuietly, dirMtimeSync, errCode, fsAsync, fsyncDir, isNotFound, mapLimit, statIfExists, toStorageError, yieldToLoop } from './fsutil.js';
 import { type KeywordsState, emptyKeywords, ensureKeywords, keywordIndex, readKeywords } from './keywords.js';
-import { measureFile, parseMessageFile } from './messagefile.js';
+import { measureFileFacts, measureFileSync, openMessageFile, parseMessageFile, statMessageFile, statMessageFileAsync } from './messagefile.js';
 import {
   UIDLIST,
   UidlistError,
@@ -45,6 +54,9 @@ import {
   nextUidOf,
   readUidlist,
   rewriteUidlist,
+  uidlistIdentity,
+  uidlistIdentityOnDisk,
+  withExtVsize,
 } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 
@@ -72,8 +84,10 @@ interface FileRef {
 export interface IncomingContext {
   /** cur/ was verified before: after the change its mtime is Roost's own. */
   curTrusted: boolean;
-  /** The directories may hold files without uids, which must get theirs first. */
-  preScan: boolean;
+  /** new/ may hold files without uids, which must get theirs first. */
+  scanNew: boolean;
+  /** cur/ may hold files without uids. */
+  scanCur: boolean;
 }
 
 /** A message file that is about to enter this mailbox (APPEND, COPY, MOVE). */
@@ -86,8 +100,12 @@ export interface Incoming {
   internalDate: number;
 }
 
+/** Files whose size must be found out are read this many at a time (prefetch). */
+const READ_PARALLELISM = 16;
+/** stat() calls in flight at a time (prefetch of INTERNALDATE only). */
 const STAT_PARALLELISM = 32;
-const MEASURE_PARALLELISM = 8;
+/** Synchronous renames/unlinks between two turns of the event loop (other sessions go on). */
+const SYNC_BATCH = 256;
 /** A directory scanned at least this long after its mtime need not be read again while the mtime is unchanged. */
 const MTIME_TRUST_MS = 1000;
 /** Mailboxes from this size on avoid re-reading cur/ after their own changes. */
@@ -106,17 +124,74 @@ interface DirStamp {
   own?: boolean;
 }
 
-async function dirMtime(dir: string): Promise<bigint | undefined> {
-  try {
-    return (await fs.stat(dir, { bigint: true })).mtimeNs;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 function trusted(mtimeNs: bigint, stamp: DirStamp | undefined): boolean {
   return !!stamp && stamp.mtimeNs === mtimeNs && (stamp.own === true || stamp.scannedAt - Number(mtimeNs / 1_000_000n) > MTIME_TRUST_MS);
+}
+
+/** Sort files into the order in which they get uids (compareForUidOrder, keys computed once). */
+function sortForUidOrder<T>(items: T[], nameOf: (item: T) => string): T[] {
+  if (items.length < 2) return items;
+  const keyed = items.map((item) => ({ item, name: nameOf(item), secs: leadingNumber(nameOf(item)) }));
+  keyed.sort((a, b) => (a.secs !== b.secs ? a.secs - b.secs : compareForUidOrder(a.name, b.name)));
+  return keyed.map((k) => k.item);
+}
+
+function leadingNumber(name: string): number {
+  let n = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
+// ---- the index entries ------------------------------------------------------------------
+
+/**
+ * What is known about a message file beyond its name: found out once, shared by every
+ * version of the message's record (a flag change makes a new record).
+ */
+class Facts {
+  /** RFC822.SIZE; -1 until known. */
+  vsize = -1;
+  /** INTERNALDATE (mtime) in ms; NaN until known. */
+  mtime = NaN;
+  constructor(readonly box: Mailbox) {}
+}
+
+/**
+ * One message of the index (MessageMeta). `size` and `internalDate` are computed on first
+ * access when the name, the uidlist and the cache do not tell them (a synchronous stat or
+ * read of the file); prefetch() finds them for many messages at once without blocking.
+ */
+export class MessageRecord implements MessageMeta {
+  constructor(
+    readonly uid: number,
+    readonly filename: string,
+    readonly dir: 'new' | 'cur',
+    readonly flags: readonly string[],
+    readonly facts: Facts,
+  ) {}
+
+  get size(): number {
+    const v = this.facts.vsize;
+    return v >= 0 ? v : this.facts.box.sizeSync(this);
+  }
+
+  get internalDate(): number {
+    const d = this.facts.mtime;
+    return d === d ? d : this.facts.box.dateSync(this);
+  }
+
+  /** The same message under another name (flags changed, moved to cur/). */
+  with(filename: string, dir: 'new' | 'cur', flags: readonly string[]): MessageRecord {
+    return new MessageRecord(this.uid, filename, dir, flags, this.facts);
+  }
+
+  toJSON(): MessageMeta {
+    return { uid: this.uid, filename: this.filename, dir: this.dir, flags: this.flags, size: this.size, internalDate: this.internalDate };
+  }
 }
 
 export class Mailbox {
@@ -125,11 +200,17 @@ export class Mailbox {
   loaded = false;
   /** Set when the mailbox was deleted or renamed away (or lost its UIDVALIDITY). */
   gone: string | undefined;
+  /** When the last user let go (0 while in use); see the registry. */
+  idleSince = 0;
+  idleTimer: NodeJS.Timeout | undefined;
+  /** Used again after being idle: check that nobody replaced its files meanwhile (run()). */
+  needsValidation = false;
 
   uidValidity = 0;
   nextUid = 1;
-  private list: readonly MessageMeta[] = [];
-  private byBase = new Map<string, MessageMeta>();
+  private list: readonly MessageRecord[] = [];
+  /** base name -> uid of every message in the index. */
+  private byBase = new Map<string, number>();
   private highestSeenUid = 0;
   private unseenBelowIncoming = false;
   private inNew = 0;
@@ -142,9 +223,13 @@ export class Mailbox {
   readonly cacheFiles: CacheFiles;
   private stamps: { new?: DirStamp; cur?: DirStamp } = {};
   private tail: Promise<unknown> = Promise.resolve();
+  /** Sizes found out for files whose name and uidlist record lack W (see compactUidlistLocked). */
+  private unrecordedSizes = 0;
+  /** info() parses in flight, so concurrent requests for one message parse it once. */
+  private readonly parsing = new Map<number, Promise<MessageInfo>>();
 
   constructor(
-    readonly ctx: StoreContext,
+    public ctx: StoreContext,
     readonly dir: string,
     readonly isFolder: boolean,
   ) {
@@ -161,7 +246,10 @@ export class Mailbox {
 
   /** Run `fn` after every operation queued before it on this mailbox. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
+    const result = this.tail.then(async () => {
+      if (this.needsValidation) await this.validateRetained();
+      return fn();
+    });
     this.tail = result.catch(() => {});
     return result;
   }
@@ -176,22 +264,32 @@ export class Mailbox {
     return this.keywordsState.names.filter((n): n is string => n !== undefined);
   }
 
-  get(uid: number): MessageMeta | undefined {
+  get(uid: number): MessageRecord | undefined {
+    const i = this.indexOfUid(uid);
+    return i >= 0 ? this.list[i] : undefined;
+  }
+
+  private indexOfUid(uid: number): number {
     const list = this.list;
     let lo = 0;
     let hi = list.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const m = list[mid];
-      if (m.uid === uid) return m;
-      if (m.uid < uid) lo = mid + 1;
+      const u = list[mid].uid;
+      if (u === uid) return mid;
+      if (u < uid) lo = mid + 1;
       else hi = mid - 1;
     }
-    return undefined;
+    return -1;
+  }
+
+  private byBaseRecord(base: string): MessageRecord | undefined {
+    const uid = this.byBase.get(base);
+    return uid === undefined ? undefined : this.get(uid);
   }
 
   private pathOf(m: { dir: string; filename: string }): string {
-    return path.join(this.dir, m.dir, m.filename);
+    return `${this.dir}/${m.dir}/${m.filename}`;
   }
 
   private flagsFor(letters: string): readonly string[] {
@@ -208,6 +306,15 @@ export class Mailbox {
     return this.flagsFor(lettersOf(filename));
   }
 
+  /** A record for a file entering the index, with every fact the name, uidlist or cache tell. */
+  private newRecord(uid: number, ref: FileRef, base: string, ext?: string, known?: { vsize: number; mtime: number }): MessageRecord {
+    const facts = new Facts(this);
+    const vsize = sizeField(base, 'W') ?? extVsize(ext) ?? (known && known.vsize >= 0 ? known.vsize : undefined);
+    if (vsize !== undefined) facts.vsize = vsize;
+    if (known && Number.isFinite(known.mtime)) facts.mtime = known.mtime;
+    return new MessageRecord(uid, ref.filename, ref.dir, this.flagsOfName(ref.filename), facts);
+  }
+
   /**
    * Before changing cur/ under the uidlist lock: was cur/ unchanged since the index last
    * verified it? Then, after the change, the new mtime is ours (see ownCurChangeEnd) and the
@@ -216,22 +323,37 @@ export class Mailbox {
    * changes cur/ only under the lock. (A MUA that renames in cur/ without the lock can go
    * unnoticed until cur/ changes again; Dovecot documents the same limitation.)
    */
-  private async ownCurChangeBegin(): Promise<boolean> {
+  private ownCurChangeBegin(): boolean {
     if (!this.loaded || this.list.length < OWN_STAMP_MIN_MESSAGES) return false;
-    const mtime = await dirMtime(path.join(this.dir, 'cur'));
+    const mtime = dirMtimeSync(path.join(this.dir, 'cur'));
     return mtime !== undefined && trusted(mtime, this.stamps.cur);
   }
 
-  private async ownCurChangeEnd(wasTrusted: boolean): Promise<void> {
-    if (!wasTrusted) return;
-    const mtime = await dirMtime(path.join(this.dir, 'cur'));
+  /**
+   * After Roost's own change to a verified cur/ (lock held): take its mtime as verified.
+   * Returns until when the lock must be kept (Dotlock.release's lingerUntil, 0 for no
+   * lingering): whoever changes cur/ after us takes the lock, and we keep it until the clock
+   * has moved past our mtime's tick, so their change leaves a different mtime. Roost's own
+   * next operations take the lingering lock over at once, so they do not wait for the tick.
+   */
+  private ownCurChangeEnd(wasTrusted: boolean): number {
+    const own = this.ownCurStamp(wasTrusted);
+    if (own) this.stamps.cur = own.stamp;
+    return own?.lingerUntil ?? 0;
+  }
+
+  /** ownCurChangeEnd without applying the stamp (the caller applies it once the index is updated). */
+  private ownCurStamp(wasTrusted: boolean): { stamp: DirStamp; lingerUntil: number } | undefined {
+    if (!wasTrusted) return undefined;
+    const mtime = dirMtimeSync(path.join(this.dir, 'cur'));
     // A file system with 1-second timestamps cannot tell our change from the next one.
-    if (mtime === undefined || mtime % 1_000_000_000n === 0n) return;
-    // Keep the lock until the clock has moved past our mtime's tick, so whoever changes cur/
-    // after us (under the lock) leaves a different mtime.
-    const wait = Number(mtime / 1_000_000n) + OWN_STAMP_TICK_MS - Date.now();
-    if (wait > 0) await sleep(Math.min(wait, OWN_STAMP_TICK_MS));
-    this.stamps.cur = { mtimeNs: mtime, scannedAt: Date.now(), own: true };
+    if (mtime === undefined || mtime % 1_000_000_000n === 0n) return undefined;
+    return { stamp: { mtimeNs: mtime, scannedAt: Date.now(), own: true }, lingerUntil: Number(mtime / 1_000_000n) + OWN_STAMP_TICK_MS };
+  }
+
+  /** The index may not match the directories any more: the next sync reads them again. */
+  forgetStamps(): void {
+    this.stamps = {};
   }
 
   private ensureAlive(): void {
@@ -241,7 +363,8 @@ export class Mailbox {
   // ---- events -------------------------------------------------------------------------
 
   private emit(change: MailboxChange): void {
-    for (const view of [...this.views]) {
+    const views = this.views.length === 1 ? this.views : [...this.views];
+    for (const view of views) {
       if (view.closed) continue;
       try {
         view.deliver(change);
@@ -251,17 +374,29 @@ export class Mailbox {
     }
   }
 
-  private applyUpdates(updates: Map<number, MessageMeta>): void {
+  private applyUpdates(updates: Map<number, MessageRecord>): void {
     if (updates.size === 0) return;
-    const changed: MessageMeta[] = [];
-    this.list = this.list.map((m) => {
-      const u = updates.get(m.uid);
-      if (!u) return m;
+    const changed: MessageRecord[] = [];
+    const list = this.list.slice();
+    const replace = (i: number, u: MessageRecord): void => {
+      const m = list[i];
       if (u.flags !== m.flags && !sameFlags(u.flags, m.flags)) changed.push(u);
       if ((m.dir === 'new') !== (u.dir === 'new')) this.inNew += u.dir === 'new' ? 1 : -1;
-      this.byBase.set(baseOf(u.filename), u);
-      return u;
-    });
+      list[i] = u;
+    };
+    if (updates.size * 16 < list.length) {
+      for (const [uid, u] of updates) {
+        const i = this.indexOfUid(uid);
+        if (i >= 0) replace(i, u);
+      }
+      changed.sort((a, b) => a.uid - b.uid);
+    } else {
+      for (let i = 0; i < list.length; i++) {
+        const u = updates.get(list[i].uid);
+        if (u) replace(i, u);
+      }
+    }
+    this.list = list;
     for (const m of changed) this.emit({ kind: 'flags', uid: m.uid, flags: m.flags });
   }
 
@@ -282,7 +417,7 @@ export class Mailbox {
   }
 
   /** Add messages with uids above every existing one; `recentEligible` get \Recent. */
-  private async applyAdds(added: MessageMeta[], recentEligible: Set<number>, caller?: AttachedView): Promise<void> {
+  private async applyAdds(added: MessageRecord[], recentEligible: Set<number>, caller?: AttachedView): Promise<void> {
     if (added.length === 0) return;
     added.sort((a, b) => a.uid - b.uid);
     const last = this.list.length > 0 ? this.list[this.list.length - 1].uid : 0;
@@ -291,10 +426,10 @@ export class Mailbox {
       this.log('warn', `uid ${added[0].uid} added below ${last}`);
       this.list = [...this.list, ...added].sort((a, b) => a.uid - b.uid);
     } else {
-      this.list = [...this.list, ...added];
+      this.list = this.list.concat(added);
     }
     for (const m of added) {
-      this.byBase.set(baseOf(m.filename), m);
+      this.byBase.set(baseOf(m.filename), m.uid);
       if (m.dir === 'new') this.inNew++;
       if (m.uid > this.highestSeenUid) this.highestSeenUid = m.uid;
       if (recentEligible.has(m.uid)) this.pendingRecent.add(m.uid);
@@ -320,14 +455,151 @@ export class Mailbox {
     this.pendingRecent.clear();
     if (this.firstRecentUid < this.nextUid) {
       this.firstRecentUid = this.nextUid;
-      await this.cache?.setFirstRecentUid(this.nextUid);
+      this.cache?.setFirstRecentUid(this.nextUid);
     }
+  }
+
+  // ---- facts found out on demand ----------------------------------------------------------
+
+  /** Record newly found facts of a message (and queue them for the cache). */
+  private learnFacts(m: MessageRecord, vsize: number, mtime: number): void {
+    const f = m.facts;
+    let changed = false;
+    if (vsize >= 0 && f.vsize < 0) {
+      const base = baseOf(m.filename);
+      // ,W= in the name is what Dovecot trusts; otherwise the uidlist should learn the size.
+      const named = sizeField(base, 'W');
+      f.vsize = named ?? vsize;
+      if (named === undefined && extVsize(this.uidlist?.ext.get(base)) === undefined) this.unrecordedSizes++;
+      changed = true;
+    }
+    if (mtime === mtime && f.mtime !== f.mtime) {
+      f.mtime = mtime;
+      changed = true;
+    }
+    if (changed) this.cache?.recordMeta(m.uid, baseOf(m.filename), f.mtime, f.vsize);
+  }
+
+  /** Where the file of a message is now, without yielding (readdir of new/ and cur/ if needed). */
+  private locateSync(m: MessageRecord): string | undefined {
+    const current = this.get(m.uid) ?? m;
+    const file = this.pathOf(current);
+    if (statMessageFile(file)) return file;
+    const base = baseOf(m.filename);
+    for (const sub of ['cur', 'new'] as const) {
+      let names: string[];
+      try {
+        names = fsSync.readdirSync(path.join(this.dir, sub));
+      } catch {
+        continue;
+      }
+      const name = names.find((n) => baseOf(n) === base);
+      if (name) return path.join(this.dir, sub, name);
+    }
+    return undefined;
+  }
+
+  /** RFC822.SIZE needed right now (MessageRecord.size): read the file. 0 if it is gone. */
+  sizeSync(m: MessageRecord): number {
+    if (m.facts.vsize >= 0) return m.facts.vsize;
+    const named = sizeField(baseOf(m.filename), 'W');
+    if (named !== undefined) {
+      m.facts.vsize = named;
+      return named;
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const file = this.locateSync(m);
+      if (!file) break;
+      try {
+        const f = measureFileSync(file);
+        this.learnFacts(m, f.vsize, f.mtime);
+        return m.facts.vsize;
+      } catch (err) {
+        if (!isNotFound(err)) {
+          this.log('warn', `cannot read ${file}: ${String(err)}`);
+          break;
+        }
+      }
+    }
+    this.log('debug', `uid ${m.uid} is gone; size unknown`);
+    return 0;
+  }
+
+  /** INTERNALDATE needed right now (MessageRecord.internalDate): stat the file. 0 if it is gone. */
+  dateSync(m: MessageRecord): number {
+    if (m.facts.mtime === m.facts.mtime) return m.facts.mtime;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const file = this.locateSync(m);
+      if (!file) break;
+      const st = statMessageFile(file);
+      if (st) {
+        this.learnFacts(m, -1, Math.round(st.mtimeMs));
+        return m.facts.mtime;
+      }
+    }
+    this.log('debug', `uid ${m.uid} is gone; date unknown`);
+    return 0;
+  }
+
+  /**
+   * Find out RFC822.SIZE and INTERNALDATE of these messages where not known yet, in
+   * parallel (see MailboxView.prefetch). Messages that vanished are skipped.
+   */
+  async prefetch(uids: readonly number[]): Promise<void> {
+    const needRead: MessageRecord[] = [];
+    const needStat: MessageRecord[] = [];
+    for (const uid of uids) {
+      const m = this.get(uid);
+      if (!m) continue;
+      const f = m.facts;
+      if (f.vsize < 0) {
+        const named = sizeField(baseOf(m.filename), 'W');
+        if (named !== undefined) f.vsize = named;
+      }
+      if (f.vsize < 0) needRead.push(m);
+      else if (f.mtime !== f.mtime) needStat.push(m);
+    }
+    const work = async (m: MessageRecord, read: boolean): Promise<void> => {
+      const scans: { map?: Map<string, FileRef> } = {};
+      let current: { dir: string; filename: string } = this.get(m.uid) ?? m;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (m.facts.vsize >= 0 && m.facts.mtime === m.facts.mtime) return; // found out meanwhile
+        try {
+          if (read) {
+            const f = await measureFileFacts(this.pathOf(current));
+            this.learnFacts(m, f.vsize, f.mtime);
+          } else {
+            const st = await statMessageFileAsync(this.pathOf(current));
+            this.learnFacts(m, -1, Math.round(st.mtimeMs));
+          }
+          return;
+        } catch (err) {
+          if (!isNotFound(err)) {
+            this.log('warn', `cannot read ${current.filename}: ${String(err)}`);
+            return;
+          }
+          const ref = await this.locate(baseOf(m.filename), scans, attempt > 0);
+          if (!ref) return;
+          current = ref;
+        }
+      }
+    };
+    await Promise.all([
+      mapLimit(needRead, READ_PARALLELISM, (m) => work(m, true)),
+      mapLimit(needStat, STAT_PARALLELISM, (m) => work(m, false)),
+    ]);
   }
 
   // ---- the uidlist ----------------------------------------------------------------------
 
   private async lockUidlist(): Promise<Dotlock> {
-    return takeDotlock(path.join(this.dir, UIDLIST), this.fsx);
+    return takeDotlock(path.join(this.dir, UIDLIST), this.fsx, { reuseLingering: true });
+  }
+
+  /** The ext field to write for a message: W<vsize> added when the size is known and not in the name. */
+  private extFor(base: string, ext: string | undefined, vsize: number): string | undefined {
+    if (vsize < 0 || sizeField(base, 'W') !== undefined || extVsize(ext) !== undefined) return ext;
+    return withExtVsize(ext, vsize);
   }
 
   /** Current uidlist (caller holds the lock); creates it when missing or unusable. */
@@ -347,8 +619,12 @@ export class Mailbox {
           this.fsx,
           { ...newHeader(this.uidValidity), nextUid: this.nextUid },
           this.nextUid,
-          this.list.map((m) => ({ uid: m.uid, base: baseOf(m.filename), ext: wExt(m) })),
+          this.list.map((m) => {
+            const base = baseOf(m.filename);
+            return { uid: m.uid, base, ext: this.extFor(base, undefined, m.facts.vsize) };
+          }),
         );
+        this.unrecordedSizes = 0;
       } else {
         const uidValidity = await nextUidValidity(this.fsx, this.ctx.root);
         state = await rewriteUidlist(this.dir, this.fsx, newHeader(uidValidity), 1, []);
@@ -380,7 +656,7 @@ export class Mailbox {
   /** Make sure the uidlist exists (CREATE, ensure()). */
   async initUidlist(): Promise<void> {
     // Cheap at every login: only a missing file needs the lock (and a new UIDVALIDITY).
-    if (await fs.stat(path.join(this.dir, UIDLIST)).then(() => true, () => false)) return;
+    if (statIfExists(path.join(this.dir, UIDLIST))) return;
     await this.run(async () => {
       const lock = await this.lockUidlist();
       try {
@@ -402,11 +678,16 @@ export class Mailbox {
     this.uidlist = await rewriteUidlist(this.dir, this.fsx, state.header, Math.max(nextUid, nextUidOf(state)), [...all.values()]);
   }
 
-  /** Rewrite the uidlist from the index when it holds many records of expunged messages. */
+  /**
+   * Rewrite the uidlist from the index when it holds many records of expunged messages, or
+   * when many sizes were found out that it should carry as W<vsize> (as Dovecot records them
+   * for names without ,W=), so that Dovecot and the next load need not read those files.
+   */
   private async compactUidlistLocked(state: UidlistState): Promise<void> {
     if (!this.loaded) return;
     const stale = state.uids.size - this.list.length;
-    if (stale <= Math.max(1000, this.list.length) && !state.needsRewrite) return;
+    const sizes = this.unrecordedSizes > 0 && (this.unrecordedSizes * 16 >= this.list.length || this.unrecordedSizes >= 1000);
+    if (stale <= Math.max(1000, this.list.length) && !state.needsRewrite && !sizes) return;
     this.uidlist = await rewriteUidlist(
       this.dir,
       this.fsx,
@@ -414,25 +695,29 @@ export class Mailbox {
       Math.max(this.nextUid, nextUidOf(state)),
       this.list.map((m) => {
         const base = baseOf(m.filename);
-        return { uid: m.uid, base, ext: state.ext.get(base) ?? wExt(m) };
+        return { uid: m.uid, base, ext: this.extFor(base, state.ext.get(base), m.facts.vsize) };
       }),
     );
+    this.unrecordedSizes = 0;
   }
 
   // ---- scanning -------------------------------------------------------------------------
 
-  private async scanDirs(): Promise<Map<string, FileRef>> {
+  /** File names in new/ and/or cur/ by base (cur/ wins over new/ for a duplicate base). */
+  private async scanDirs(which: { new: boolean; cur: boolean } = { new: true, cur: true }): Promise<Map<string, FileRef>> {
+    const subs = (['new', 'cur'] as const).filter((s) => which[s]);
+    const lists = await Promise.all(
+      subs.map((sub) =>
+        fsAsync.readdir(path.join(this.dir, sub)).catch((err: unknown) => {
+          if (isNotFound(err)) return [] as string[];
+          throw err;
+        }),
+      ),
+    );
     const result = new Map<string, FileRef>();
-    for (const sub of ['new', 'cur'] as const) {
-      let names: string[];
-      try {
-        names = await fs.readdir(path.join(this.dir, sub));
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      for (const filename of names) {
-        if (filename.startsWith('.')) continue;
+    subs.forEach((sub, k) => {
+      for (const filename of lists[k]) {
+        if (filename.charCodeAt(0) === 0x2e) continue; // '.'
         const base = baseOf(filename);
         const prev = result.get(base);
         if (prev) {
@@ -442,7 +727,7 @@ export class Mailbox {
         }
         result.set(base, { dir: sub, filename });
       }
-    }
+    });
     return result;
   }
 
@@ -472,9 +757,10 @@ export class Mailbox {
   async syncLocked(caller?: AttachedView, options: { force?: boolean; moveNew?: boolean } = {}): Promise<void> {
     this.ensureAlive();
     const moveNew = options.moveNew ?? (!!caller && !caller.readOnly);
-    const [newMtime, curMtime] = await Promise.all([dirMtime(path.join(this.dir, 'new')), dirMtime(path.join(this.dir, 'cur'))]);
+    const newMtime = dirMtimeSync(path.join(this.dir, 'new'));
+    const curMtime = dirMtimeSync(path.join(this.dir, 'cur'));
     if (newMtime === undefined || curMtime === undefined) {
-      const exists = await fs.stat(this.dir).then((s) => s.isDirectory(), () => false);
+      const exists = statIfExists(this.dir)?.isDirectory() ?? false;
       if (!exists) {
         if (!this.loaded) throw new StorageError('NONEXISTENT', 'Mailbox does not exist');
         this.markGone('was deleted');
@@ -491,30 +777,31 @@ export class Mailbox {
       trusted(newMtime, this.stamps.new) &&
       trusted(curMtime, this.stamps.cur) &&
       !(moveNew && this.inNew > 0);
-    if (!clean) await this.scanLocked(caller, moveNew, newMtime, curMtime);
+    if (!clean) await this.scanLocked(caller, moveNew, newMtime, curMtime, !!options.force);
     await this.grantRecent(caller);
-    await this.cache?.flush();
   }
 
   private applyKeywords(keywords: KeywordsState): void {
     this.keywordsState = keywords;
     this.flagIntern.clear();
     if (!this.loaded) return;
-    const updates = new Map<number, MessageMeta>();
+    const updates = new Map<number, MessageRecord>();
     for (const m of this.list) {
       const flags = this.flagsOfName(m.filename);
-      if (!sameFlags(flags, m.flags)) updates.set(m.uid, { ...m, flags });
+      if (!sameFlags(flags, m.flags)) updates.set(m.uid, m.with(m.filename, m.dir, flags));
     }
     this.applyUpdates(updates);
   }
 
-  private async scanLocked(caller: AttachedView | undefined, moveNew: boolean, newMtime: bigint, curMtime: bigint): Promise<void> {
+  private async scanLocked(caller: AttachedView | undefined, moveNew: boolean, newMtime: bigint, curMtime: bigint, force: boolean): Promise<void> {
     const scanStart = Date.now();
     const initial = !this.loaded;
     const lock = await this.lockUidlist();
-    const updates = new Map<number, MessageMeta>();
+    let lingerUntil = 0;
+    let ownCur: { stamp: DirStamp; lingerUntil: number } | undefined;
+    const updates = new Map<number, MessageRecord>();
     const expunged: number[] = [];
-    const added: MessageMeta[] = [];
+    const added: MessageRecord[] = [];
     const recentEligible = new Set<number>();
     try {
       const state = await this.readUidlistLocked();
@@ -527,34 +814,71 @@ export class Mailbox {
         this.markGone(`changed its UIDVALIDITY from ${this.uidValidity} to ${state.header.uidValidity}`);
         throw new StorageError('NONEXISTENT', 'Mailbox was recreated; select it again');
       }
-      const files = await this.scanDirs();
-      const missing = initial ? [...state.uids.keys()].some((base) => !files.has(base)) : this.list.some((m) => !files.has(baseOf(m.filename)));
+      // cur/ still as the index verified it (checked under the lock): only new/ is read.
+      const stampsBefore = this.stamps;
+      const curNow = dirMtimeSync(path.join(this.dir, 'cur'));
+      const curKnown = !initial && !force && curNow === curMtime && trusted(curMtime, this.stamps.cur);
+      const files = await this.scanDirs({ new: true, cur: !curKnown });
+      if (curKnown) {
+        // A file in new/ whose base the index has in cur/: keep cur/ (as scanDirs does).
+        for (const [base, ref] of files) {
+          const known = this.byBaseRecord(base);
+          if (known && known.dir === 'cur') {
+            this.log('warn', `duplicate maildir base name ${base} (cur/${known.filename}, new/${ref.filename})`);
+            files.delete(base);
+          }
+        }
+      }
+      /** Where a base is on disk: scanned, or (cur/ not read) where the index has it in cur/. */
+      const lookup = (base: string): FileRef | undefined => {
+        const ref = files.get(base);
+        if (ref || !curKnown) return ref;
+        const known = this.byBaseRecord(base);
+        return known && known.dir === 'cur' ? known : undefined;
+      };
+      const checkIndex = !curKnown || this.inNew > 0;
+      const missing = initial
+        ? [...state.uids.keys()].some((base) => !files.has(base))
+        : checkIndex && this.list.some((m) => !lookup(baseOf(m.filename)));
       if (missing) {
         // A file renamed while readdir() ran can be missed: look once more before expunging.
         await sleep(5);
-        const again = await this.scanDirs();
-        for (const [base, ref] of again) if (!files.has(base)) files.set(base, ref);
+        const again = await this.scanDirs({ new: true, cur: !curKnown });
+        for (const [base, ref] of again) if (!files.has(base) && !(curKnown && this.byBaseRecord(base)?.dir === 'cur')) files.set(base, ref);
       }
 
       // A read-write sync moves new/ to cur/ (adding the ':2,' info).
       const wasNew = new Set<string>();
       for (const [base, ref] of files) if (ref.dir === 'new') wasNew.add(base);
       if (moveNew && wasNew.size > 0) {
+        // cur/ unchanged since it was read (or since the index verified it): after the moves,
+        // the index knows cur/ exactly, so its new mtime can be Roost's own (big mailboxes).
+        const curVerified = dirMtimeSync(path.join(this.dir, 'cur')) === curMtime;
+        const race = { hit: false };
+        let n = 0;
         for (const base of wasNew) {
+          if (++n % SYNC_BATCH === 0) await yieldToLoop();
           const ref = files.get(base);
           if (!ref) continue;
-          const moved = await this.moveToCur(base, ref, files);
+          const moved = await this.moveToCur(base, ref, files, race);
           if (moved) files.set(base, moved);
           else files.delete(base);
         }
         await fsyncDir(path.join(this.dir, 'cur'));
+        const size = this.list.length + wasNew.size;
+        // (Not when another process moved files meanwhile: it may have changed more.)
+        if (curVerified && !race.hit && size >= OWN_STAMP_MIN_MESSAGES) ownCur = this.ownCurStamp(true);
+        lingerUntil = ownCur?.lingerUntil ?? 0;
       }
 
-      for (const m of this.list) {
-        const ref = files.get(baseOf(m.filename));
-        if (!ref) expunged.push(m.uid);
-        else if (ref.filename !== m.filename || ref.dir !== m.dir) {
-          updates.set(m.uid, { ...m, filename: ref.filename, dir: ref.dir, flags: this.flagsOfName(ref.filename) });
+      if (checkIndex) {
+        for (const m of this.list) {
+          if (curKnown && m.dir === 'cur') continue;
+          const ref = lookup(baseOf(m.filename));
+          if (!ref) expunged.push(m.uid);
+          else if (ref.filename !== m.filename || ref.dir !== m.dir) {
+            updates.set(m.uid, m.with(ref.filename, ref.dir, this.flagsOfName(ref.filename)));
+          }
         }
       }
 
@@ -574,129 +898,65 @@ export class Mailbox {
           needUid.push({ base, filename: ref.filename });
         }
       }
-      needUid.sort((a, b) => compareForUidOrder(a.filename, b.filename));
       let next = Math.max(nextUidOf(state), this.nextUid);
-      for (const n of needUid) fresh.push({ base: n.base, uid: next++, known: false });
+      for (const n of sortForUidOrder(needUid, (x) => x.filename)) fresh.push({ base: n.base, uid: next++, known: false });
 
-      // INTERNALDATE and RFC822.SIZE of new files: cache, else name/uidlist + stat, else reading.
-      const metas = await this.fileMetas(fresh, files);
-
+      // No message file is read or stat()ed here: sizes and dates come from the name, the
+      // uidlist or the cache, or are found out when asked for.
       const records: { uid: number; base: string; ext?: string }[] = [];
       for (const f of fresh) {
-        const meta = metas.get(f.base);
         const ref = files.get(f.base);
-        if (!meta || !ref) continue; // vanished meanwhile
-        const message: MessageMeta = {
-          uid: f.uid,
-          filename: ref.filename,
-          dir: ref.dir,
-          flags: this.flagsOfName(ref.filename),
-          size: meta.vsize,
-          internalDate: meta.mtime,
-        };
+        if (!ref) continue; // vanished meanwhile
+        const message = this.newRecord(f.uid, ref, f.base, f.ext, this.cache?.lookupMeta(f.base, f.uid));
         added.push(message);
-        if (!f.known) records.push({ uid: f.uid, base: f.base, ext: wExt(message) });
+        if (!f.known) {
+          records.push({ uid: f.uid, base: f.base, ext: this.extFor(f.base, undefined, message.facts.vsize) });
+        } else if (message.facts.vsize >= 0 && sizeField(f.base, 'W') === undefined && extVsize(f.ext) === undefined) {
+          this.unrecordedSizes++;
+        }
         if (f.uid >= this.firstRecentUid || wasNew.has(f.base)) recentEligible.add(f.uid);
       }
       await this.recordUids(state, records, next);
       this.nextUid = Math.max(this.nextUid, next, nextUidOf(this.uidlist ?? state));
 
-      this.stamps = {
-        new: { mtimeNs: newMtime, scannedAt: scanStart },
-        cur: { mtimeNs: curMtime, scannedAt: scanStart },
-      };
       if (initial) {
         this.loaded = true;
         this.cache?.releaseMeta();
       }
+      // A stamp may only say "verified" once the index holds what was read.
+      this.stamps = {};
       this.applyUpdates(updates);
       this.applyExpunges(expunged);
       await this.applyAdds(added, recentEligible, caller);
+      const newStamp: DirStamp = { mtimeNs: newMtime, scannedAt: scanStart };
+      if (ownCur) this.stamps = { new: newStamp, cur: ownCur.stamp };
+      else if (curKnown) this.stamps = { new: newStamp, cur: stampsBefore.cur };
+      else this.stamps = { new: newStamp, cur: { mtimeNs: curMtime, scannedAt: scanStart } };
       await this.compactUidlistLocked(this.uidlist ?? state);
     } finally {
-      await lock.release();
+      await lock.release({ lingerUntil });
     }
-  }
-
-  /** mtime and CRLF size for new files (relocating ones renamed meanwhile). */
-  private async fileMetas(
-    fresh: { base: string; uid: number; ext?: string }[],
-    files: Map<string, FileRef>,
-  ): Promise<Map<string, { mtime: number; vsize: number }>> {
-    const result = new Map<string, { mtime: number; vsize: number }>();
-    const toStat: { base: string; uid: number; vsize?: number }[] = [];
-    for (const f of fresh) {
-      const cached = this.cache?.lookupMeta(f.base, f.uid);
-      if (cached) result.set(f.base, { mtime: cached.mtime, vsize: cached.vsize });
-      else toStat.push({ base: f.base, uid: f.uid, vsize: sizeField(f.base, 'W') ?? extVsize(f.ext) });
-    }
-    if (toStat.length === 0) return result;
-    const scans: { map?: Map<string, FileRef> } = { map: files };
-    const measured = await mapLimit(toStat, STAT_PARALLELISM, async (item) => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const ref = files.get(item.base);
-        if (!ref) return undefined;
-        try {
-          const st = await fs.stat(this.pathOf(ref));
-          return { item, mtime: Math.round(st.mtimeMs), size: st.size };
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          const moved = await this.locate(item.base, scans, true);
-          if (!moved) {
-            files.delete(item.base);
-            return undefined;
-          }
-          files.set(item.base, moved);
-        }
-      }
-      return undefined;
-    });
-    const needMeasure: { base: string; uid: number; mtime: number }[] = [];
-    for (const m of measured) {
-      if (!m) continue;
-      if (m.item.vsize !== undefined) {
-        result.set(m.item.base, { mtime: m.mtime, vsize: m.item.vsize });
-        this.cache?.recordMeta(m.item.uid, m.item.base, m.mtime, m.item.vsize);
-      } else {
-        needMeasure.push({ base: m.item.base, uid: m.item.uid, mtime: m.mtime });
-      }
-    }
-    await mapLimit(needMeasure, MEASURE_PARALLELISM, async (item) => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const ref = files.get(item.base);
-        if (!ref) return;
-        try {
-          const { vsize } = await measureFile(this.pathOf(ref));
-          result.set(item.base, { mtime: item.mtime, vsize });
-          this.cache?.recordMeta(item.uid, item.base, item.mtime, vsize);
-          return;
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          const moved = await this.locate(item.base, scans, true);
-          if (!moved) {
-            files.delete(item.base);
-            return;
-          }
-          files.set(item.base, moved);
-        }
-      }
-    });
-    return result;
   }
 
   /** Move one file from new/ to cur/; returns where it is now, or undefined if it is gone. */
-  private async moveToCur(base: string, ref: FileRef, files: Map<string, FileRef>): Promise<FileRef | undefined> {
+  private async moveToCur(base: string, ref: FileRef, files: Map<string, FileRef>, race: { hit: boolean }): Promise<FileRef | undefined> {
     let current: FileRef = ref;
     const scans: { map?: Map<string, FileRef> } = {};
+    const newDir = this.dir + '/new/';
+    const curDir = this.dir + '/cur/';
     for (let attempt = 0; attempt < 3; attempt++) {
       if (current.dir === 'cur') return current;
-      const target = splitFilename(current.filename).hasInfo ? current.filename : current.filename + ':2,';
+      const name = current.filename;
+      const colon = name.indexOf(':');
+      const hasInfo = colon >= 0 && name.charCodeAt(colon + 1) === 0x32 && name.charCodeAt(colon + 2) === 0x2c;
+      const target = hasInfo ? name : name + ':2,';
       try {
-        await fs.rename(this.pathOf(current), path.join(this.dir, 'cur', target));
+        fsSync.renameSync(newDir + name, curDir + target);
         return { dir: 'cur', filename: target };
       } catch (err) {
         if (!isNotFound(err)) throw err;
         // Someone else moved or renamed it first: find it again.
+        race.hit = true;
         const moved = await this.locate(base, scans, true);
         if (!moved) return undefined;
         current = moved;
@@ -728,17 +988,61 @@ export class Mailbox {
       this.pendingRecent.clear();
       this.emit({ kind: 'expunged', uids });
     }
+    this.cache?.abandon();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     if (registry.get(this.dir) === this) registry.delete(this.dir);
   }
 
-  /** Flush and shrink the cache; called when the last user lets go. */
-  async unload(): Promise<void> {
+  /** The last user let go: write what is pending and shrink the cache if it is mostly garbage. */
+  async maintain(): Promise<void> {
     if (!this.cache) return;
-    await this.cache.flush();
+    await this.cache.flushState();
     if (this.gone) return;
     await this.cache.compactIfNeeded(
-      this.list.map((m) => ({ uid: m.uid, base: baseOf(m.filename), mtime: m.internalDate, vsize: m.size })),
+      this.list.map((m) => ({ uid: m.uid, base: baseOf(m.filename), mtime: m.facts.mtime, vsize: m.facts.vsize })),
     );
+  }
+
+  /** Forget the index (nobody uses the mailbox): the next use loads it again. */
+  async unload(): Promise<void> {
+    const cache = this.cache;
+    this.cache = undefined;
+    await cache?.close();
+    this.loaded = false;
+    this.list = [];
+    this.byBase = new Map();
+    this.highestSeenUid = 0;
+    this.unseenBelowIncoming = false;
+    this.inNew = 0;
+    this.uidlist = undefined;
+    this.keywordsState = emptyKeywords();
+    this.flagIntern.clear();
+    this.pendingRecent.clear();
+    this.firstRecentUid = 1;
+    this.stamps = {};
+    this.unrecordedSizes = 0;
+    this.uidValidity = 0;
+    this.nextUid = 1;
+  }
+
+  /** Memory of parsed infos this mailbox holds (the registry frees idle ones first). */
+  dropInfos(): void {
+    this.cache?.dropInfos();
+  }
+
+  /**
+   * Kept loaded while nobody used it: if dovecot-uidlist or the cache was replaced, removed
+   * or changed by anyone else meanwhile, load everything again rather than trust the index.
+   * (Changes to the directories are found by the next sync as usual.)
+   */
+  private async validateRetained(): Promise<void> {
+    this.needsValidation = false;
+    if (!this.loaded || this.gone) return;
+    const uidlistSame = !!this.uidlist && uidlistIdentity(this.uidlist) === uidlistIdentityOnDisk(this.dir);
+    const cacheSame = !this.cache || (await this.cache.unchangedOnDisk());
+    if (uidlistSame && cacheSame) return;
+    this.log('debug', `${uidlistSame ? 'cache' : UIDLIST} changed while the mailbox was not in use; loading it again`);
+    await this.unload();
   }
 
   // ---- reading messages ---------------------------------------------------------------
@@ -749,65 +1053,89 @@ export class Mailbox {
     return { ref, meta: m };
   }
 
-  private messageOrThrow(uid: number): MessageMeta {
+  private messageOrThrow(uid: number): MessageRecord {
     this.ensureAlive();
     const m = this.get(uid);
     if (!m) throw new StorageError('EXPUNGEISSUED', `Message ${uid} was expunged`);
     return m;
   }
 
+  /** The parsed info if it is in memory (no I/O, no Promise). */
+  infoCached(uid: number): MessageInfo | undefined {
+    if (!this.cache) return undefined;
+    const m = this.get(uid);
+    return m ? this.cache.peekInfo(uid, baseOf(m.filename)) : undefined;
+  }
+
   async info(uid: number): Promise<MessageInfo> {
     const m = this.messageOrThrow(uid);
     const base = baseOf(m.filename);
-    const cached = await this.cache?.getInfo(uid, base);
+    const hit = this.cache?.peekInfo(uid, base);
+    if (hit) return hit;
+    let p = this.parsing.get(uid);
+    if (!p) {
+      p = this.loadInfo(m, base);
+      this.parsing.set(uid, p);
+      const done = (): void => {
+        if (this.parsing.get(uid) === p) this.parsing.delete(uid);
+      };
+      p.then(done, done);
+    }
+    return p;
+  }
+
+  private async loadInfo(m: MessageRecord, base: string): Promise<MessageInfo> {
+    const cache = this.cache;
+    const cached = await cache?.getInfo(m.uid, base);
     if (cached) return cached;
-    let info: MessageInfo;
+    let parsed: Awaited<ReturnType<typeof parseMessageFile>>;
     try {
-      info = await parseMessageFile(this.pathOf(m));
+      parsed = await parseMessageFile(this.pathOf(this.get(m.uid) ?? m));
     } catch (err) {
       if (!isNotFound(err)) throw toStorageError(err, `parse ${m.filename}`);
       const { ref } = await this.currentRef(m);
       try {
-        info = await parseMessageFile(this.pathOf(ref));
+        parsed = await parseMessageFile(this.pathOf(ref));
       } catch (err2) {
-        if (isNotFound(err2)) throw new StorageError('EXPUNGEISSUED', `Message ${uid} was expunged`);
+        if (isNotFound(err2)) throw new StorageError('EXPUNGEISSUED', `Message ${m.uid} was expunged`);
         throw toStorageError(err2, `parse ${ref.filename}`);
       }
     }
-    await this.cache?.putInfo(uid, base, info);
-    await this.cache?.flush();
+    const info: MessageInfo = { header: parsed.header, structure: parsed.structure, physicalSize: parsed.physicalSize };
+    this.learnFacts(m, parsed.facts.vsize, parsed.facts.mtime);
+    if (cache && cache === this.cache) cache.putInfo(m.uid, base, info);
     return info;
   }
 
   async read(uid: number, start = 0, end?: number): Promise<Buffer> {
     const m = this.messageOrThrow(uid);
-    let handle: fs.FileHandle;
+    let fd: number;
     try {
-      handle = await fs.open(this.pathOf(m), 'r');
+      fd = openMessageFile(this.pathOf(m));
     } catch (err) {
       if (!isNotFound(err)) throw toStorageError(err, `open ${m.filename}`);
       const { ref } = await this.currentRef(m);
       try {
-        handle = await fs.open(this.pathOf(ref), 'r');
+        fd = openMessageFile(this.pathOf(ref));
       } catch (err2) {
         if (isNotFound(err2)) throw new StorageError('EXPUNGEISSUED', `Message ${uid} was expunged`);
         throw toStorageError(err2, `open ${ref.filename}`);
       }
     }
     try {
-      const size = (await handle.stat()).size;
+      const size = fsSync.fstatSync(fd).size;
       const from = Math.max(0, Math.min(start, size));
       const to = Math.max(from, Math.min(end ?? size, size));
       const buf = Buffer.allocUnsafe(to - from);
       let got = 0;
       while (got < buf.length) {
-        const { bytesRead } = await handle.read(buf, got, buf.length - got, from + got);
+        const bytesRead = await fsAsync.read(fd, buf, got, buf.length - got, from + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
       return buf.subarray(0, got);
     } finally {
-      await handle.close();
+      closeQuietly(fd);
     }
   }
 
@@ -823,47 +1151,72 @@ export class Mailbox {
     }
     const names = this.keywordsState.names;
     const results = new Map<number, readonly string[]>();
-    const updates = new Map<number, MessageMeta>();
+    const updates = new Map<number, MessageRecord>();
     if (!uids.some((uid) => this.get(uid))) return results;
+    // The new letters depend only on the old ones (flags are a function of the letters).
+    const lettersMemo = new Map<string, string>();
+    const newLetters = (m: MessageRecord, old: string): string => {
+      let letters = lettersMemo.get(old);
+      if (letters === undefined) {
+        const wanted = applyStoreMode(mode, m.flags, flags);
+        letters = flagsToLetters(wanted, (k) => keywordIndex(names, k), old, names);
+        lettersMemo.set(old, letters);
+      }
+      return letters;
+    };
+    const curDir = path.join(this.dir, 'cur') + '/';
     const scans: { map?: Map<string, FileRef> } = {};
     let renamed = false;
+    let lingerUntil = 0;
     const lock = await this.lockUidlist();
     try {
-      const curTrusted = (await this.ownCurChangeBegin()) && uids.every((uid) => this.get(uid)?.dir !== 'new');
+      const curTrusted = this.ownCurChangeBegin() && uids.every((uid) => this.get(uid)?.dir !== 'new');
+      let n = 0;
       for (const uid of uids) {
         const original = this.get(uid);
         if (!original) continue;
+        if (++n % SYNC_BATCH === 0) await yieldToLoop();
         let m = updates.get(uid) ?? original;
         for (let attempt = 0; ; attempt++) {
-          const split = splitFilename(m.filename);
-          const wanted = applyStoreMode(mode, m.flags, flags);
-          const letters = flagsToLetters(wanted, (k) => keywordIndex(names, k), split.letters, names);
-          const filename = buildFilename(split.base, letters, split.extra);
-          if (filename === m.filename && m.dir === 'cur') {
+          // Common case: '<base>:2,<letters>' with flags as the letters say.
+          const name = m.filename;
+          const colon = name.indexOf(':');
+          let filename: string;
+          let letters: string;
+          if (colon > 0 && name.charCodeAt(colon + 1) === 0x32 && name.charCodeAt(colon + 2) === 0x2c && name.indexOf(',', colon + 3) < 0) {
+            const old = name.slice(colon + 3);
+            letters = m.flags === this.flagsFor(old) ? newLetters(m, old) : flagsToLetters(applyStoreMode(mode, m.flags, flags), (k) => keywordIndex(names, k), old, names);
+            filename = name.slice(0, colon + 3) + letters;
+          } else {
+            const split = splitFilename(name);
+            letters = flagsToLetters(applyStoreMode(mode, m.flags, flags), (k) => keywordIndex(names, k), split.letters, names);
+            filename = buildFilename(split.base, letters, split.extra);
+          }
+          if (filename === name && m.dir === 'cur') {
             results.set(uid, m.flags);
             if (m !== original) updates.set(uid, m);
             break;
           }
           try {
-            await fs.rename(this.pathOf(m), path.join(this.dir, 'cur', filename));
+            fsSync.renameSync(this.pathOf(m), curDir + filename);
             renamed = true;
-            m = { ...m, filename, dir: 'cur', flags: this.flagsFor(letters) };
+            m = m.with(filename, 'cur', this.flagsFor(letters));
             updates.set(uid, m);
             results.set(uid, m.flags);
             break;
           } catch (err) {
             if (!isNotFound(err)) throw toStorageError(err, `rename ${m.filename}`);
             // Renamed by another process (its flags changed): start from what it has now.
-            const ref = attempt < 3 ? await this.locate(split.base, scans, attempt > 0) : undefined;
+            const ref = attempt < 3 ? await this.locate(baseOf(name), scans, attempt > 0) : undefined;
             if (!ref) break; // gone (or hidden by a rename in flight): the next sync tells
-            m = { ...m, filename: ref.filename, dir: ref.dir, flags: this.flagsOfName(ref.filename) };
+            m = m.with(ref.filename, ref.dir, this.flagsOfName(ref.filename));
           }
         }
       }
       if (renamed) await fsyncDir(path.join(this.dir, 'cur'));
-      await this.ownCurChangeEnd(curTrusted && !scans.map);
+      lingerUntil = this.ownCurChangeEnd(curTrusted && !scans.map);
     } finally {
-      await lock.release();
+      await lock.release({ lingerUntil });
     }
     this.applyUpdates(updates);
     return results;
@@ -875,22 +1228,25 @@ export class Mailbox {
     const targets = this.list.filter((m) => m.flags.includes('\\Deleted') && (!only || only.has(m.uid)));
     if (targets.length === 0) return [];
     const done: number[] = [];
-    const updates = new Map<number, MessageMeta>();
+    const updates = new Map<number, MessageRecord>();
     const scans: { map?: Map<string, FileRef> } = {};
+    let lingerUntil = 0;
     const lock = await this.lockUidlist();
     try {
-      const curTrusted = (await this.ownCurChangeBegin()) && targets.every((m) => m.dir === 'cur');
+      const curTrusted = this.ownCurChangeBegin() && targets.every((m) => m.dir === 'cur');
+      let n = 0;
       for (const m of targets) {
+        if (++n % SYNC_BATCH === 0) await yieldToLoop();
         const base = baseOf(m.filename);
         let current: FileRef = { dir: m.dir, filename: m.filename };
         for (let attempt = 0; attempt < 4; attempt++) {
           if (!splitFilename(current.filename).letters.includes('T')) {
             // Another process took \Deleted away meanwhile: the message stays.
-            updates.set(m.uid, { ...m, filename: current.filename, dir: current.dir, flags: this.flagsOfName(current.filename) });
+            updates.set(m.uid, m.with(current.filename, current.dir, this.flagsOfName(current.filename)));
             break;
           }
           try {
-            await fs.unlink(this.pathOf(current));
+            fsSync.unlinkSync(this.pathOf(current));
             done.push(m.uid);
             break;
           } catch (err) {
@@ -906,14 +1262,13 @@ export class Mailbox {
         await fsyncDir(path.join(this.dir, 'cur'));
         await fsyncDir(path.join(this.dir, 'new'));
       }
-      await this.ownCurChangeEnd(curTrusted && !scans.map);
+      lingerUntil = this.ownCurChangeEnd(curTrusted && !scans.map);
       done.sort((a, b) => a - b);
       this.applyUpdates(updates);
       this.applyExpunges(done);
       if (done.length > 0) await this.compactUidlistLocked(await this.readUidlistLocked());
     } finally {
-      await lock.release();
-      await this.cache?.flush();
+      await lock.release({ lingerUntil });
     }
     return done;
   }
@@ -922,9 +1277,10 @@ export class Mailbox {
 
   /**
    * Assign UIDs to files just placed in cur/ (caller holds this mailbox's uidlist lock and
-   * queue) and record them in the uidlist. Returns the uids in order.
+   * queue) and record them in the uidlist. Returns the uids in order, and until when the
+   * caller should keep the lock (Dotlock.release's lingerUntil).
    */
-  async assignUidsLocked(incoming: readonly Incoming[], ctx: IncomingContext): Promise<{ uidValidity: number; uids: number[] }> {
+  async assignUidsLocked(incoming: readonly Incoming[], ctx: IncomingContext): Promise<{ uidValidity: number; uids: number[]; lingerUntil: number }> {
     const state = await this.readUidlistLocked();
     // Before the first uids Roost gives out here, fix which ones are old (see firstSight).
     if (!this.loaded && (await readFirstRecentUid(this.cacheFiles, state.header.uidValidity)) === undefined) await this.firstSight(state);
@@ -932,11 +1288,12 @@ export class Mailbox {
     // Files already here without a uid are older than these: they get theirs first, as Dovecot
     // syncs before it saves (unless the index just verified there are none).
     const earlier: { uid: number; base: string }[] = [];
-    if (ctx.preScan) {
+    if (ctx.scanNew || ctx.scanCur) {
       const incomingBases = new Set(incoming.map((f) => f.base));
-      const unknown = [...(await this.scanDirs())].filter(([base]) => !state.uids.has(base) && !incomingBases.has(base));
-      unknown.sort((a, b) => compareForUidOrder(a[1].filename, b[1].filename));
-      for (const [base] of unknown) earlier.push({ uid: next++, base });
+      const unknown = [...(await this.scanDirs({ new: ctx.scanNew, cur: ctx.scanCur }))].filter(
+        ([base]) => !state.uids.has(base) && !incomingBases.has(base),
+      );
+      for (const [base] of sortForUidOrder(unknown, (u) => u[1].filename)) earlier.push({ uid: next++, base });
     }
     // Uids between what the index has seen and these were given out by someone else: the
     // index must pick those up first (noteIncoming then syncs instead of appending).
@@ -944,8 +1301,8 @@ export class Mailbox {
     const records = incoming.map((f) => ({ uid: next++, base: f.base }));
     await this.recordUids(state, [...earlier, ...records], next);
     this.nextUid = Math.max(this.nextUid, next);
-    if (!this.unseenBelowIncoming) await this.ownCurChangeEnd(ctx.curTrusted);
-    return { uidValidity: state.header.uidValidity, uids: records.map((r) => r.uid) };
+    const lingerUntil = this.unseenBelowIncoming ? 0 : this.ownCurChangeEnd(ctx.curTrusted);
+    return { uidValidity: state.header.uidValidity, uids: records.map((r) => r.uid), lingerUntil };
   }
 
   /** After assignUidsLocked (and the lock released): put the messages into a loaded index. */
@@ -956,17 +1313,17 @@ export class Mailbox {
       await this.syncLocked(undefined, { force: true, moveNew: false });
       return;
     }
-    const added: MessageMeta[] = [];
+    const added: MessageRecord[] = [];
     const eligible = new Set<number>();
     incoming.forEach((f, i) => {
       const uid = uids[i];
       if (this.byBase.has(f.base)) return;
-      added.push({ uid, filename: f.filename, dir: 'cur', flags: this.flagsOfName(f.filename), size: f.size, internalDate: f.internalDate });
+      const m = this.newRecord(uid, { dir: 'cur', filename: f.filename }, f.base, undefined, { vsize: f.size, mtime: f.internalDate });
+      added.push(m);
       this.cache?.recordMeta(uid, f.base, f.internalDate, f.size);
       eligible.add(uid);
     });
     await this.applyAdds(added, eligible);
-    await this.cache?.flush();
   }
 
   /** Keyword letters of this mailbox for `flags` (adding keywords as needed; LIMIT beyond 26). */
@@ -991,13 +1348,15 @@ export class Mailbox {
   }
 
   /** For APPEND/COPY/MOVE into this mailbox: call before placing files in cur/ (lock held). */
-  async beginIncoming(): Promise<IncomingContext> {
-    let preScan = true;
-    if (this.loaded) {
-      const [n, c] = await Promise.all([dirMtime(path.join(this.dir, 'new')), dirMtime(path.join(this.dir, 'cur'))]);
-      preScan = !(n !== undefined && c !== undefined && trusted(n, this.stamps.new) && trusted(c, this.stamps.cur));
-    }
-    return { curTrusted: await this.ownCurChangeBegin(), preScan };
+  beginIncoming(): IncomingContext {
+    if (!this.loaded) return { curTrusted: false, scanNew: true, scanCur: true };
+    const n = dirMtimeSync(path.join(this.dir, 'new'));
+    const c = dirMtimeSync(path.join(this.dir, 'cur'));
+    return {
+      curTrusted: this.ownCurChangeBegin(),
+      scanNew: !(n !== undefined && trusted(n, this.stamps.new)),
+      scanCur: !(c !== undefined && trusted(c, this.stamps.cur)),
+    };
   }
 
   /**
@@ -1008,7 +1367,7 @@ export class Mailbox {
   async transferLocked(uids: readonly number[], dest: Mailbox, move: boolean): Promise<{ uidValidity: number; pairs: [number, number][] }> {
     this.ensureAlive();
     if (dest.gone) throw new StorageError('TRYCREATE', 'Target mailbox does not exist');
-    const sources: MessageMeta[] = [];
+    const sources: MessageRecord[] = [];
     for (const uid of uids) {
       const m = this.get(uid);
       if (!m) throw new StorageError('EXPUNGEISSUED', 'Some of the requested messages no longer exist');
@@ -1023,6 +1382,8 @@ export class Mailbox {
         await lock.release();
       }
     }
+    // The copies' names carry ,W= and keep the mtime: find out what is not known yet.
+    await this.prefetch(uids);
     const letters = await dest.lettersForIncoming(
       sources.map((m) => m.flags),
       sources.map((m) => splitFilename(m.filename).letters),
@@ -1030,20 +1391,27 @@ export class Mailbox {
     // Locks in path order (one lock when source and destination are the same maildir).
     const order = move && dest !== this ? [this, dest].sort((a, b) => (a.dir < b.dir ? -1 : 1)) : [dest];
     const locks: Dotlock[] = [];
-    const placed: { incoming: Incoming; src: MessageMeta; srcPath: string; destPath: string }[] = [];
+    const placed: { incoming: Incoming; src: MessageRecord; srcPath: string; destPath: string }[] = [];
     const scans: { map?: Map<string, FileRef> } = {};
-    let result: { uidValidity: number; uids: number[] };
+    let result: { uidValidity: number; uids: number[]; lingerUntil: number } | undefined;
+    let srcLinger = 0;
     try {
       for (const mb of order) locks.push(await mb.lockForChange());
-      const destCtx = await dest.beginIncoming();
+      const destCtx = dest.beginIncoming();
+      const srcCurTrusted = move && dest !== this && this.ownCurChangeBegin() && sources.every((m) => m.dir === 'cur');
       try {
         for (let i = 0; i < sources.length; i++) {
+          if (i > 0 && i % SYNC_BATCH === 0) await yieldToLoop();
           let m = sources[i];
           for (let attempt = 0; ; attempt++) {
             const srcPath = this.pathOf(m);
             try {
               let physical = sizeField(baseOf(m.filename), 'S');
-              if (physical === undefined) physical = (await fs.stat(srcPath)).size;
+              if (physical === undefined) {
+                const st = statMessageFile(srcPath);
+                if (!st) throw Object.assign(new Error(`${srcPath} vanished`), { code: 'ENOENT' });
+                physical = st.size;
+              }
               const base = withSizes(generateBase(), physical, m.size);
               const filename = buildFilename(base, letters[i]);
               const destPath = path.join(dest.dir, 'cur', filename);
@@ -1055,7 +1423,7 @@ export class Mailbox {
               if (!isNotFound(err) || attempt >= 2) throw err;
               const ref = await this.locate(baseOf(m.filename), scans, attempt > 0);
               if (!ref) throw new StorageError('EXPUNGEISSUED', 'Some of the requested messages no longer exist');
-              m = { ...m, filename: ref.filename, dir: ref.dir };
+              m = m.with(ref.filename, ref.dir, m.flags);
             }
           }
         }
@@ -1064,10 +1432,11 @@ export class Mailbox {
           await fsyncDir(path.join(this.dir, 'cur'));
           await fsyncDir(path.join(this.dir, 'new'));
         }
-        result = await dest.assignUidsLocked(placed.map((p) => p.incoming), {
-          preScan: destCtx.preScan,
-          curTrusted: destCtx.curTrusted && (dest !== this || !move) && !scans.map,
-        });
+        result = await dest.assignUidsLocked(
+          placed.map((p) => p.incoming),
+          { ...destCtx, curTrusted: destCtx.curTrusted && (dest !== this || !move) && !scans.map },
+        );
+        srcLinger = this.ownCurChangeEnd(srcCurTrusted && !scans.map);
       } catch (err) {
         // Undo: nothing may stay half copied or half moved.
         for (const p of placed.reverse()) {
@@ -1079,23 +1448,28 @@ export class Mailbox {
     } catch (err) {
       throw toStorageError(err, move ? 'move' : 'copy');
     } finally {
-      for (const lock of locks.reverse()) await lock.release();
+      for (let k = locks.length - 1; k >= 0; k--) {
+        const lingerUntil = order[k] === dest ? (result?.lingerUntil ?? 0) : srcLinger;
+        await locks[k].release({ lingerUntil });
+      }
     }
+    const done = result;
+    if (!done) throw new StorageError('SERVERBUG', 'copy: no result');
     // Committed: a failure to update the in-memory index now is caught up by the next sync.
     await dest.noteIncoming(
       placed.map((p) => p.incoming),
-      result.uids,
-    ).catch((err: unknown) => dest.log('warn', String(err)));
-    if (move) {
-      this.applyExpunges(placed.map((p) => p.src.uid));
-      await this.cache?.flush();
-    }
-    return { uidValidity: result.uidValidity, pairs: placed.map((p, i) => [p.src.uid, result.uids[i]]) };
+      done.uids,
+    ).catch((err: unknown) => {
+      dest.forgetStamps();
+      dest.log('warn', String(err));
+    });
+    if (move) this.applyExpunges(placed.map((p) => p.src.uid));
+    return { uidValidity: done.uidValidity, pairs: placed.map((p, i) => [p.src.uid, done.uids[i]]) };
   }
 
   private async linkFile(srcPath: string, destPath: string, dest: Mailbox, mtime: number): Promise<void> {
     try {
-      await fs.link(srcPath, destPath);
+      fsSync.linkSync(srcPath, destPath);
     } catch (err) {
       const code = errCode(err);
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
@@ -1105,7 +1479,7 @@ export class Mailbox {
 
   private async moveFile(srcPath: string, destPath: string, dest: Mailbox, mtime: number): Promise<void> {
     try {
-      await fs.rename(srcPath, destPath);
+      fsSync.renameSync(srcPath, destPath);
       return;
     } catch (err) {
       if (errCode(err) !== 'EXDEV') throw err;
@@ -1169,7 +1543,7 @@ export class Mailbox {
         const records: { uid: number; base: string; ext?: string }[] = [];
         for (const e of entries) {
           try {
-            await fs.rename(this.pathOf(e.ref), path.join(dest.dir, e.ref.dir, e.ref.filename));
+            fsSync.renameSync(this.pathOf(e.ref), path.join(dest.dir, e.ref.dir, e.ref.filename));
           } catch (err) {
             if (isNotFound(err)) continue; // expunged meanwhile
             throw err;
@@ -1199,15 +1573,11 @@ export class Mailbox {
       await this.syncLocked(undefined, { moveNew: false });
       let recent = this.pendingRecent.size;
       for (const v of this.views) if (!v.closed) recent += v.recent.size;
-      return {
-        messages: this.list.length,
-        recent,
-        uidNext: this.nextUid,
-        uidValidity: this.uidValidity,
-        unseen: this.list.reduce((n, m) => (m.flags.includes('\\Seen') ? n : n + 1), 0),
-      };
+      let unseen = 0;
+      for (const m of this.list) if (!m.flags.includes('\\Seen')) unseen++;
+      return { messages: this.list.length, recent, uidNext: this.nextUid, uidValidity: this.uidValidity, unseen };
     }
-    const exists = await fs.stat(this.dir).then((s) => s.isDirectory(), () => false);
+    const exists = statIfExists(this.dir)?.isDirectory() ?? false;
     if (!exists) throw new StorageError('NONEXISTENT', 'Mailbox does not exist');
     const lock = await this.lockUidlist();
     try {
@@ -1218,14 +1588,13 @@ export class Mailbox {
       let unseen = 0;
       let recent = 0;
       for (const [base, ref] of files) {
-        if (!splitFilename(ref.filename).letters.includes('S')) unseen++;
+        if (!lettersOf(ref.filename).includes('S')) unseen++;
         const uid = state.uids.get(base);
         if (uid === undefined) needUid.push({ base, ref });
         else if (uid >= firstRecent || ref.dir === 'new') recent++;
       }
-      needUid.sort((a, b) => compareForUidOrder(a.ref.filename, b.ref.filename));
       let next = nextUidOf(state);
-      const records = needUid.map((n) => ({ uid: next++, base: n.base }));
+      const records = sortForUidOrder(needUid, (n) => n.ref.filename).map((n) => ({ uid: next++, base: n.base }));
       recent += records.length;
       await this.recordUids(state, records, next);
       return { messages: files.size, recent, uidNext: next, uidValidity: state.header.uidValidity, unseen };
@@ -1250,18 +1619,44 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** W<vsize> for the uidlist when the name does not carry W= (as Dovecot writes it). */
-function wExt(m: { filename: string; size: number }): string | undefined {
-  return sizeField(baseOf(m.filename), 'W') === undefined ? `W${m.size}` : undefined;
-}
-
 // ---- the registry: one Mailbox per directory per process ------------------------------
+//
+// When its last user lets go, a loaded mailbox stays in memory for IDLE_KEEP_MS (Dovecot keeps
+// its index in files; Roost keeps it here), so a client that logs in again, or STATUS, finds
+// it warm. Before it is used again it is checked (Mailbox.validateRetained) and synced as
+// usual. At most IDLE_MAX_MAILBOXES stay; idle ones give their parsed infos back first when
+// an open mailbox needs the memory (infoMemory.reclaim).
 
 const registry = new Map<string, Mailbox>();
+const IDLE_KEEP_MS = 10 * 60_000;
+const IDLE_MAX_MAILBOXES = 32;
+
+infoMemory.reclaim = (need: number): void => {
+  const idle = [...registry.values()].filter((mb) => mb.refs === 0 && mb.idleSince > 0).sort((a, b) => a.idleSince - b.idleSince);
+  for (const mb of idle) {
+    if (infoMemory.used + need <= infoMemory.budget) return;
+    mb.dropInfos();
+  }
+};
 
 export function acquireMailbox(ctx: StoreContext, dir: string, isFolder: boolean): Mailbox {
   const key = path.resolve(dir);
   let mb = registry.get(key);
+  if (mb && mb.refs === 0 && mb.idleSince > 0) {
+    clearTimeout(mb.idleTimer);
+    mb.idleTimer = undefined;
+    mb.idleSince = 0;
+    if (mb.ctx.cacheDir !== ctx.cacheDir) {
+      // Another configuration: start afresh.
+      registry.delete(key);
+      const old = mb;
+      void old.run(() => old.unload());
+      mb = undefined;
+    } else {
+      mb.ctx = ctx;
+      mb.needsValidation = true;
+    }
+  }
   if (!mb) {
     mb = new Mailbox(ctx, key, isFolder);
     registry.set(key, mb);
@@ -1276,12 +1671,44 @@ export async function releaseMailbox(mb: Mailbox): Promise<void> {
   await mb.run(async () => {
     if (mb.refs > 0) return;
     try {
-      await mb.unload();
+      await mb.maintain();
     } catch (err) {
       mb.ctx.fsx.log('debug', `${mb.dir}: cache maintenance failed: ${String(err)}`);
     }
-    if (mb.refs === 0 && registry.get(mb.dir) === mb) registry.delete(mb.dir);
+    if (mb.refs > 0 || registry.get(mb.dir) !== mb) return;
+    if (!mb.loaded || mb.gone) {
+      registry.delete(mb.dir);
+      return;
+    }
+    keepIdle(mb);
   });
+}
+
+function keepIdle(mb: Mailbox): void {
+  mb.idleSince = Date.now();
+  mb.idleTimer = setTimeout(() => expire(mb), IDLE_KEEP_MS);
+  mb.idleTimer.unref();
+  const idle = [...registry.values()].filter((m) => m.refs === 0 && m.idleSince > 0);
+  if (idle.length > IDLE_MAX_MAILBOXES) {
+    idle.sort((a, b) => a.idleSince - b.idleSince);
+    for (const old of idle.slice(0, idle.length - IDLE_MAX_MAILBOXES)) expire(old);
+  }
+}
+
+function expire(mb: Mailbox): void {
+  if (mb.refs > 0 || mb.idleSince === 0) return;
+  clearTimeout(mb.idleTimer);
+  mb.idleTimer = undefined;
+  mb.idleSince = 0;
+  if (registry.get(mb.dir) === mb) registry.delete(mb.dir);
+  void mb.run(() => mb.unload()).catch((err: unknown) => mb.ctx.fsx.log('debug', `${mb.dir}: unload failed: ${String(err)}`));
+}
+
+/** Forget every idle mailbox now (tests; shutting down). Pending cache writes are made. */
+export async function unloadIdleMailboxes(): Promise<void> {
+  const idle = [...registry.values()].filter((mb) => mb.refs === 0 && mb.idleSince > 0);
+  for (const mb of idle) expire(mb);
+  await Promise.all(idle.map((mb) => mb.run(async () => {})));
 }
 
 /** The live instance for a directory, if any (for DELETE/RENAME). */

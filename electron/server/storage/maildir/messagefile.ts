@@ -1,12 +1,38 @@
 // Reading and preparing message files: CRLF sizes, line-ending conversion for saving, and
 // parsing header + MIME structure by streaming the file once.
 
-import fs from 'node:fs/promises';
-import { constants as FS } from 'node:fs';
+import fsSync, { constants as FS } from 'node:fs';
 import type { MessageInfo } from '../types.js';
 import { StructureParser } from '../../mime/structure.js';
+import { closeQuietly, fsAsync, statIfExists } from './fsutil.js';
+import { copyHeader } from './cache.js';
 
 const CHUNK = 64 * 1024;
+
+/**
+ * How often message files were opened or stat()ed by this process. Every access to a message
+ * file goes through the helpers below, so tests can check what an operation touched (e.g.
+ * that SELECT reads no message file).
+ */
+export const messageFileAccess = { opens: 0, stats: 0 };
+
+/** open() a message file for reading. */
+export function openMessageFile(file: string): number {
+  messageFileAccess.opens++;
+  return fsSync.openSync(file, FS.O_RDONLY);
+}
+
+/** stat() a message file; undefined when it does not exist. */
+export function statMessageFile(file: string): fsSync.Stats | undefined {
+  messageFileAccess.stats++;
+  return statIfExists(file);
+}
+
+/** stat() a message file without blocking. */
+export function statMessageFileAsync(file: string): Promise<fsSync.Stats> {
+  messageFileAccess.stats++;
+  return fsAsync.stat(file);
+}
 
 /** Number of LF bytes not preceded by CR, given the byte before `buf` (or -1). */
 function bareLfs(buf: Buffer, prevByte: number): number {
@@ -44,56 +70,122 @@ export function toStoredForm(data: Buffer): Buffer {
   return out.subarray(0, o);
 }
 
+/** What reading a whole message file tells besides its content. */
+export interface FileFacts {
+  /** Physical size in bytes. */
+  size: number;
+  /** RFC822.SIZE: size with every bare LF counted as CRLF. */
+  vsize: number;
+  /** mtime in milliseconds (INTERNALDATE). */
+  mtime: number;
+}
+
+// Read buffers are reused from file to file: allocating (and garbage-collecting) one per
+// message file leaves the process's memory fragmented after a pass over a big mailbox.
+const spare: Buffer[] = [];
+const SPARE_MAX = 16;
+
+function takeChunk(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+}
+
+function giveChunk(buf: Buffer): void {
+  if (spare.length < SPARE_MAX) spare.push(buf);
+}
+
 /** Physical and CRLF size of a message file, reading it once. */
 export async function measureFile(file: string): Promise<{ size: number; vsize: number }> {
-  const handle = await fs.open(file, FS.O_RDONLY);
+  const { size, vsize } = await measureFileFacts(file);
+  return { size, vsize };
+}
+
+/** Physical and CRLF size and mtime of a message file, reading it once. */
+export async function measureFileFacts(file: string): Promise<FileFacts> {
+  const fd = openMessageFile(file);
+  const buf = takeChunk();
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const st = fsSync.fstatSync(fd);
     let size = 0;
     let extra = 0;
     let prev = -1;
     for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, CHUNK, size);
+      const bytesRead = await fsAsync.read(fd, buf, 0, buf.length, size);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
       extra += bareLfs(chunk, prev);
       prev = chunk[bytesRead - 1];
       size += bytesRead;
+      // A short read once fstat's size is reached is the end (saves the read() that returns 0).
+      if (bytesRead < buf.length && size >= st.size) break;
     }
-    return { size, vsize: size + extra };
+    return { size, vsize: size + extra, mtime: Math.round(st.mtimeMs) };
   } finally {
-    await handle.close();
+    giveChunk(buf);
+    closeQuietly(fd);
+  }
+}
+
+/** measureFileFacts without yielding (for a value needed synchronously; see Mailbox.sizeSync). */
+export function measureFileSync(file: string): FileFacts {
+  const fd = openMessageFile(file);
+  const buf = takeChunk();
+  try {
+    const st = fsSync.fstatSync(fd);
+    let size = 0;
+    let extra = 0;
+    let prev = -1;
+    for (;;) {
+      const bytesRead = fsSync.readSync(fd, buf, 0, buf.length, size);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      extra += bareLfs(chunk, prev);
+      prev = chunk[bytesRead - 1];
+      size += bytesRead;
+      if (bytesRead < buf.length && size >= st.size) break;
+    }
+    return { size, vsize: size + extra, mtime: Math.round(st.mtimeMs) };
+  } finally {
+    giveChunk(buf);
+    closeQuietly(fd);
   }
 }
 
 /**
- * Stream a message file through the MIME structure parser in 64 KB chunks, keeping the header
- * bytes (everything before the first empty line) on the side.
+ * Stream a message file through the MIME structure parser, keeping the header bytes
+ * (everything before the first empty line) on the side; also measures the file (FileFacts),
+ * since it is read completely anyway. The parser copies what it keeps, so one read buffer
+ * serves every chunk.
  */
-export async function parseMessageFile(file: string): Promise<MessageInfo> {
-  const handle = await fs.open(file, FS.O_RDONLY);
+export async function parseMessageFile(file: string): Promise<MessageInfo & { facts: FileFacts }> {
+  const fd = openMessageFile(file);
+  const buf = takeChunk();
   try {
+    const st = fsSync.fstatSync(fd);
     const parser = new StructureParser();
+    /** Copies of the chunks before the one where the header ends (a header over 64 KB). */
     const headerChunks: Buffer[] = [];
-    let headerLen = -1;
+    let header: Buffer | undefined;
     // Line state across chunks: absolute start of the current line, its length so far, and
     // whether it is only a CR so far (so "\r\n" counts as the empty line).
     let lineStart = 0;
     let lineLen = 0;
     let onlyCr = true;
-    const buf = Buffer.allocUnsafe(CHUNK);
+    let extra = 0;
+    let prev = -1;
     let offset = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, CHUNK, offset);
+      const bytesRead = await fsAsync.read(fd, buf, 0, buf.length, offset);
       if (bytesRead === 0) break;
-      const chunk = Buffer.from(buf.subarray(0, bytesRead));
-      if (headerLen < 0) {
-        headerChunks.push(chunk);
-        for (let i = 0; i < chunk.length; i++) {
+      const chunk = buf.subarray(0, bytesRead);
+      extra += bareLfs(chunk, prev);
+      prev = chunk[bytesRead - 1];
+      if (!header) {
+        let found = false;
+        for (let i = 0; i < bytesRead; i++) {
           const c = chunk[i];
           if (c === 0x0a) {
             if (lineLen === 0 || (lineLen === 1 && onlyCr)) {
-              headerLen = lineStart;
+              found = true;
               break;
             }
             lineStart = offset + i + 1;
@@ -104,15 +196,32 @@ export async function parseMessageFile(file: string): Promise<MessageInfo> {
             if (c !== 0x0d) onlyCr = false;
           }
         }
+        if (found) {
+          // The header is the file's first lineStart bytes (the empty line starts there;
+          // "\r\n" may have begun in the chunk before).
+          headerChunks.push(chunk.subarray(0, Math.max(0, lineStart - offset)));
+          header = joinHeader(headerChunks, lineStart);
+        } else {
+          headerChunks.push(Buffer.from(chunk)); // the buffer is reused for the next chunk
+        }
       }
       parser.write(chunk);
       offset += bytesRead;
+      // A short read once fstat's size is reached is the end (saves the read() that returns 0).
+      if (bytesRead < buf.length && offset >= st.size) break;
     }
     const structure = parser.end();
-    const headerBytes = Buffer.concat(headerChunks);
-    const header = headerLen < 0 ? headerBytes : Buffer.from(headerBytes.subarray(0, headerLen));
-    return { header, structure, physicalSize: offset };
+    // No empty line: the whole file is the header.
+    header ??= copyHeader(headerChunks.length === 1 ? headerChunks[0] : Buffer.concat(headerChunks));
+    return { header, structure, physicalSize: offset, facts: { size: offset, vsize: offset + extra, mtime: Math.round(st.mtimeMs) } };
   } finally {
-    await handle.close();
+    giveChunk(buf);
+    closeQuietly(fd);
   }
+}
+
+/** The header (its first `length` bytes) from the pieces read so far, into its own memory. */
+function joinHeader(pieces: Buffer[], length: number): Buffer {
+  const all = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+  return copyHeader(all.subarray(0, length));
 }

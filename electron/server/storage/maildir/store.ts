@@ -19,6 +19,7 @@
 //   with the file's mtime as INTERNALDATE.
 
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import type { AppendInput, MailboxListEntry, MailboxStatus, MailboxView, MailStore } from '../types.js';
 import { StorageError } from '../types.js';
@@ -131,7 +132,12 @@ export class MaildirStore implements MailStore {
 
   /** Folders whose deletion was interrupted (renamed to ..roost-deleting.*). */
   private async removeLeftovers(): Promise<void> {
-    const names = await fs.readdir(this.root).catch(() => [] as string[]);
+    let names: string[];
+    try {
+      names = fsSync.readdirSync(this.root);
+    } catch {
+      return;
+    }
     for (const name of names) {
       if (!name.startsWith(TRASH_PREFIX)) continue;
       this.fsx.log('info', `Removing the rest of a deleted folder: ${name}`);
@@ -303,15 +309,15 @@ export class MaildirStore implements MailStore {
       const tmpFiles: string[] = [];
       const prepared: (Incoming & { tmp: string })[] = [];
       try {
-        // Write and fsync every message in tmp/ first (outside the mailbox queue).
+        // Write and fsync every message in tmp/ first (outside the mailbox queue), its mtime
+        // set before the fsync.
         for (const input of messages) {
           const stored = toStoredForm(input.data);
           const tmpBase = generateBase();
           const tmp = path.join(dir, 'tmp', tmpBase);
           tmpFiles.push(tmp);
-          await this.fsx.writeNewFile(tmp, stored);
           const internalDate = Math.round(input.internalDate ?? Date.now());
-          await fs.utimes(tmp, new Date(), new Date(internalDate));
+          await this.fsx.writeNewFile(tmp, stored, undefined, internalDate);
           const vsize = virtualSize(stored);
           prepared.push({ tmp, base: withSizes(tmpBase, stored.length, vsize), filename: '', size: vsize, internalDate });
         }
@@ -322,13 +328,13 @@ export class MaildirStore implements MailStore {
             const letters = await mb.lettersForIncoming(flagLists);
             const lock = await mb.lockForChange();
             const placed: string[] = [];
-            let result: { uidValidity: number; uids: number[] };
+            let result: { uidValidity: number; uids: number[]; lingerUntil: number } | undefined;
             try {
-              const ctx = await mb.beginIncoming();
+              const ctx = mb.beginIncoming();
               prepared.forEach((p, i) => (p.filename = buildFilename(p.base, letters[i])));
               for (const p of prepared) {
                 const target = path.join(dir, 'cur', p.filename);
-                await fs.rename(p.tmp, target);
+                fsSync.renameSync(p.tmp, target);
                 placed.push(target);
               }
               await fsyncDir(path.join(dir, 'cur'));
@@ -337,11 +343,14 @@ export class MaildirStore implements MailStore {
               for (const file of placed) await fs.unlink(file).catch(() => {});
               throw err;
             } finally {
-              await lock.release();
+              await lock.release({ lingerUntil: result?.lingerUntil });
             }
             // Committed: a failure to update the in-memory index now is caught up by the next sync.
-            await mb.noteIncoming(prepared, result.uids).catch((err: unknown) => this.fsx.log('warn', `${dir}: ${String(err)}`));
-            return result;
+            await mb.noteIncoming(prepared, result.uids).catch((err: unknown) => {
+              mb.forgetStamps();
+              this.fsx.log('warn', `${dir}: ${String(err)}`);
+            });
+            return { uidValidity: result.uidValidity, uids: result.uids };
           });
         } finally {
           await releaseMailbox(mb);

@@ -17,12 +17,11 @@
 // update N in the header, so the next UID is max(N, last UID + 1). Records of expunged
 // messages may linger until the next rewrite; a file without a record is new.
 
-import fs from 'node:fs/promises';
-import { constants as FS } from 'node:fs';
+import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { baseOf } from './filename.js';
-import { FsContext } from './fsutil.js';
+import { FsContext, closeQuietly, fsAsync, statIfExists, writeAll } from './fsutil.js';
 
 export const UIDLIST = 'dovecot-uidlist';
 
@@ -187,37 +186,40 @@ function parseRecords(text: string, state: UidlistState): void {
  * Read the uidlist. With `prev` from the same file (same inode, grown), only the appended
  * bytes are parsed. Returns undefined when the file does not exist; throws UidlistError when
  * it is unusable (the caller then starts a new UIDVALIDITY, like Dovecot).
+ * Synchronous I/O: an unchanged file costs an open and an fstat, a changed one a read of a
+ * local file of some hundred kilobytes at most.
  */
 export async function readUidlist(dir: string, prev?: UidlistState): Promise<UidlistState | undefined> {
   const file = path.join(dir, UIDLIST);
-  let handle: fs.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.open(file, FS.O_RDONLY);
+    fd = fsSync.openSync(file, FS.O_RDONLY);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
   try {
-    const st = await handle.stat();
+    const st = fsSync.fstatSync(fd);
     if (prev && prev.ino === st.ino && st.size === prev.size && st.mtimeMs === prev.mtimeMs) return prev;
-    if (prev && prev.ino === st.ino && st.size > prev.parsedBytes && prev.parsedBytes > 0 && (await sameHeader(handle, prev))) {
+    if (prev && prev.ino === st.ino && st.size > prev.parsedBytes && prev.parsedBytes > 0 && sameHeader(fd, prev)) {
       const length = st.size - prev.parsedBytes;
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buf, 0, length, prev.parsedBytes);
-      const text = buf.subarray(0, bytesRead).toString('utf8');
-      const complete = text.lastIndexOf('\n') + 1;
-      parseRecords(text.slice(0, complete), prev);
-      prev.parsedBytes += Buffer.byteLength(text.slice(0, complete));
+      const bytesRead = readFully(fd, buf, prev.parsedBytes);
+      const data = buf.subarray(0, bytesRead);
+      const complete = data.lastIndexOf(0x0a) + 1;
+      parseRecords(data.toString('utf8', 0, complete), prev);
+      prev.parsedBytes += complete;
       prev.size = st.size;
       prev.mtimeMs = st.mtimeMs;
       return prev;
     }
-    const data = await handle.readFile();
-    const text = data.toString('utf8');
-    const nl = text.indexOf('\n');
+    const buf = Buffer.allocUnsafe(st.size);
+    const data = buf.subarray(0, readFully(fd, buf, 0));
+    const nl = data.indexOf(0x0a);
     if (nl < 0) throw new UidlistError('no header line');
+    const headerLine = data.toString('utf8', 0, nl);
     const state: UidlistState = {
-      header: parseHeader(text.slice(0, nl)),
+      header: parseHeader(headerLine),
       uids: new Map(),
       ext: new Map(),
       maxUid: 0,
@@ -226,52 +228,74 @@ export async function readUidlist(dir: string, prev?: UidlistState): Promise<Uid
       size: st.size,
       mtimeMs: st.mtimeMs,
       parsedBytes: 0,
-      headerLine: text.slice(0, nl),
+      headerLine,
     };
-    const complete = text.lastIndexOf('\n') + 1;
-    parseRecords(text.slice(nl + 1, complete), state);
-    state.parsedBytes = Buffer.byteLength(text.slice(0, complete));
+    const complete = data.lastIndexOf(0x0a) + 1;
+    parseRecords(data.toString('utf8', nl + 1, complete), state);
+    state.parsedBytes = complete;
     if (state.header.version < 3) state.needsRewrite = true;
     return state;
   } finally {
-    await handle.close();
+    closeQuietly(fd);
   }
 }
 
-async function sameHeader(handle: fs.FileHandle, prev: UidlistState): Promise<boolean> {
+function readFully(fd: number, buf: Buffer, position: number): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = fsSync.readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function sameHeader(fd: number, prev: UidlistState): boolean {
   const expect = Buffer.from(prev.headerLine + '\n');
   const buf = Buffer.alloc(expect.length);
-  const { bytesRead } = await handle.read(buf, 0, expect.length, 0);
-  if (bytesRead !== expect.length || !buf.equals(expect)) return false;
+  if (readFully(fd, buf, 0) !== expect.length || !buf.equals(expect)) return false;
   const last = Buffer.alloc(1);
-  await handle.read(last, 0, 1, prev.parsedBytes - 1);
+  readFully(fd, last, prev.parsedBytes - 1);
   return last[0] === 0x0a;
+}
+
+/** Identity of the uidlist file as last read or written (for noticing changes by others). */
+export function uidlistIdentity(state: UidlistState): string {
+  return `${state.ino}:${state.size}:${state.mtimeMs}`;
+}
+
+/** Identity of the uidlist file on disk now, or '' when it is missing. */
+export function uidlistIdentityOnDisk(dir: string): string {
+  const st = statIfExists(path.join(dir, UIDLIST));
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
 }
 
 /** Append records (caller holds the uidlist lock). Returns false if the file must be rewritten instead. */
 export async function appendRecords(dir: string, state: UidlistState, records: { uid: number; base: string; ext?: string }[]): Promise<boolean> {
   if (state.needsRewrite || state.header.version < 3) return false;
   const file = path.join(dir, UIDLIST);
-  const handle = await fs.open(file, FS.O_WRONLY | FS.O_APPEND);
+  const fd = fsSync.openSync(file, FS.O_WRONLY | FS.O_APPEND);
   try {
-    const st = await handle.stat();
+    const st = fsSync.fstatSync(fd);
     // The file must be the one we parsed, ending at a line boundary.
     if (st.ino !== state.ino || st.size !== state.parsedBytes) return false;
-    const text = records.map((r) => formatRecord(r.uid, r.base, r.ext)).join('');
-    await handle.write(text);
-    await handle.sync();
-    const after = await handle.stat();
+    let text = '';
+    for (const r of records) text += formatRecord(r.uid, r.base, r.ext);
+    const bytes = Buffer.from(text);
+    await writeAll(fd, bytes);
+    await fsAsync.fsync(fd);
+    const after = fsSync.fstatSync(fd);
     for (const r of records) {
       state.uids.set(r.base, r.uid);
       if (r.ext) state.ext.set(r.base, r.ext);
       if (r.uid > state.maxUid) state.maxUid = r.uid;
     }
-    state.parsedBytes += Buffer.byteLength(text);
+    state.parsedBytes += bytes.length;
     state.size = after.size;
     state.mtimeMs = after.mtimeMs;
     return true;
   } finally {
-    await handle.close();
+    closeQuietly(fd);
   }
 }
 
@@ -291,7 +315,7 @@ export async function rewriteUidlist(
   for (const r of sorted) text += formatRecord(r.uid, r.base, r.ext);
   const file = path.join(dir, UIDLIST);
   await fsx.writeAtomic(file, text, UIDLIST + '.tmp');
-  const st = await fs.stat(file);
+  const st = fsSync.statSync(file);
   const state: UidlistState = {
     header: { ...header, version: 3, nextUid },
     uids: new Map(),

@@ -80,6 +80,16 @@ export class MaildirView implements MailboxView, AttachedView {
     return guard('info', () => this.mailbox.info(uid));
   }
 
+  infoCached(uid: number): MessageInfo | undefined {
+    if (this.closed) return undefined;
+    return this.mailbox.infoCached(uid);
+  }
+
+  prefetch(uids: readonly number[]): Promise<void> {
+    this.checkOpen();
+    return guard('prefetch', () => this.mailbox.prefetch(uids));
+  }
+
   read(uid: number, start?: number, end?: number): Promise<Buffer> {
     this.checkOpen();
     return guard('read', () => this.mailbox.read(uid, start, end));
