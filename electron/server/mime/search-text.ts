@@ -41,7 +41,7 @@ export function headerValues(header: Buffer, name: string): string[] {
 
 /** searchFold(decodeHeaderValue(raw)) of recently seen values (senders and subjects repeat). */
 const VALUE_MEMO = new Map<string, string>();
-const VALUE_MEMO_MAX = 4096;
+const VALUE_MEMO_MAX = 2048;
 
 /** searchFold(decodeHeaderValue(value)): what SEARCH FROM/SUBJECT/HEADER compare against. */
 export function foldedHeaderValue(value: Buffer): string {
@@ -72,7 +72,7 @@ export function searchFold(s: string): string {
 
 /** Folded runs of non-ASCII text, by run (most texts repeat a few accented words). */
 const RUN_MEMO = new Map<string, string>();
-const RUN_MEMO_MAX = 8192;
+const RUN_MEMO_MAX = 2048;
 const NON_ASCII_RUN = /[^\x00-\x7f]+/g;
 
 function foldRunAscii(run: string): string {
@@ -118,10 +118,21 @@ for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
  * The text between two '=' is copied in one go (it is most of the data).
  */
 export function decodeQuotedPrintable(buf: Buffer): Buffer {
+  return decodeQpInto(buf, Buffer.allocUnsafe(buf.length));
+}
+
+/** Reused output of decodeTransfer(): its result is always turned into a string at once. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+function scratchOf(n: number): Buffer {
+  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
+function decodeQpInto(buf: Buffer, out: Buffer): Buffer {
   const n = buf.length;
   let i = buf.indexOf(0x3d);
   if (i < 0) return buf;
-  const out = Buffer.allocUnsafe(n);
   let o = buf.copy(out, 0, 0, i);
   for (;;) {
     // buf[i] is '='. Soft line break: "=" optional blanks, then [CR]LF.
@@ -157,12 +168,23 @@ export function decodeQuotedPrintable(buf: Buffer): Buffer {
   return out.subarray(0, o);
 }
 
+/**
+ * Content-Transfer-Encoding undone. The result may be a shared scratch buffer (for messages
+ * up to 1 MB): callers turn it into text before decoding anything else.
+ */
 function decodeTransfer(raw: Buffer, encoding: string): Buffer {
   const e = encoding.toLowerCase();
-  if (e === 'base64') return Buffer.from(raw.toString('latin1'), 'base64');
-  if (e === 'quoted-printable') return decodeQuotedPrintable(raw);
+  if (e === 'base64') {
+    if (raw.length > SCRATCH_MAX) return Buffer.from(raw.toString('latin1'), 'base64');
+    const out = scratchOf(raw.length);
+    return out.subarray(0, out.write(raw.toString('latin1'), 'base64'));
+  }
+  if (e === 'quoted-printable') return raw.length > SCRATCH_MAX ? decodeQuotedPrintable(raw) : decodeQpInto(raw, scratchOf(raw.length));
   return raw;
 }
+
+/** Parts larger than this get buffers of their own. */
+const SCRATCH_MAX = 1024 * 1024;
 
 const JAPANESE = new Set(['ISO-2022-JP', 'SHIFT_JIS', 'EUC-JP', 'CP932']);
 /** Declared ASCII often carries raw UTF-8 in practice (RFC 6532 mail, broken clients). */

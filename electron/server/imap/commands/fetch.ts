@@ -253,8 +253,8 @@ function sliceText(data: string, [offset, length]: [number, number]): string {
   return data.slice(Math.min(offset, data.length), Math.min(data.length, offset + length));
 }
 
-/** Write threshold: responses are batched into writes of about this many bytes. */
-const BATCH = 256 * 1024;
+/** Write threshold: responses are handed to the connection in pieces of about this many bytes. */
+const BATCH = 64 * 1024;
 /** Messages whose parsed info is fetched ahead of the one being written (when not in memory). */
 const READ_AHEAD = 16;
 /** Messages whose RFC822.SIZE / INTERNALDATE are prefetched at a time. */

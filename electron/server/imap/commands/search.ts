@@ -357,7 +357,7 @@ function sentDay(header: Buffer): Day | null {
 }
 
 /** Messages evaluated at once when keys need I/O. */
-const PARALLEL = 32;
+const PARALLEL = 16;
 /** Messages evaluated without I/O before giving other sessions a turn. */
 const YIELD_EVERY = 2000;
 

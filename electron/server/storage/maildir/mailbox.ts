@@ -1166,7 +1166,6 @@ export class Mailbox {
     };
     const curDir = path.join(this.dir, 'cur') + '/';
     const scans: { map?: Map<string, FileRef> } = {};
-    let renamed = false;
     let lingerUntil = 0;
     const lock = await this.lockUidlist();
     try {
@@ -1199,7 +1198,6 @@ export class Mailbox {
           }
           try {
             fsSync.renameSync(this.pathOf(m), curDir + filename);
-            renamed = true;
             m = m.with(filename, 'cur', this.flagsFor(letters));
             updates.set(uid, m);
             results.set(uid, m.flags);
@@ -1213,7 +1211,8 @@ export class Mailbox {
           }
         }
       }
-      if (renamed) await fsyncDir(path.join(this.dir, 'cur'));
+      // No directory fsync for flag renames, as Dovecot's default mail_fsync = optimized: the
+      // message itself is never at risk, and a crash can at worst undo a flag change.
       lingerUntil = this.ownCurChangeEnd(curTrusted && !scans.map);
     } finally {
       await lock.release({ lingerUntil });
