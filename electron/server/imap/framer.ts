@@ -165,11 +165,6 @@ export class CommandFramer {
     }
   }
 
-  /** True when a complete line (a pipelined command, or part of one) is already buffered. */
-  get hasLine(): boolean {
-    return this.input.indexOf(LF) >= 0;
-  }
-
   /**
    * Up to `max` complete command lines already received after the current frame, without
    * consuming anything (for read-ahead of pipelined commands). Stops at a line announcing a

@@ -3,10 +3,10 @@
 // hands raw lines to AUTHENTICATE and IDLE, applies back-pressure in both directions and
 // closes idle connections.
 //
-// Output is queued and written when a command is done (or once per event-loop turn, or as soon
-// as OUT_CHUNK bytes are queued): a command's untagged lines, literals and tagged status leave
-// in one writev instead of one system call (and one TCP segment) each, and the answers to a
-// burst of pipelined commands leave together rather than as hundreds of tiny writes.
+// Output is queued and written when a command is done, else once per event-loop turn (or as
+// soon as OUT_CHUNK bytes are queued): a command's untagged lines, literals and tagged status
+// leave in one writev instead of one system call (and one TCP segment) each, and pipelined
+// commands answered in the same turn share one.
 
 import type { Socket } from 'node:net';
 import { CommandFramer } from '../imap/framer.js';
@@ -39,10 +39,6 @@ export class Connection implements SessionIO {
   private lookedAhead = 0;
   private readonly flushLater = (): void => {
     this.flushScheduled = false;
-    // While pipelined commands are still queued behind the running one, their answers go out
-    // together: when the queue reaches OUT_CHUNK, when a command waits for the client
-    // (readLine), or when the last one is done (runCommand).
-    if (this.busy && !this.lineWaiter && this.framer.hasLine) return;
     this.flush();
   };
 
