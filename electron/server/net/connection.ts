@@ -10,6 +10,7 @@
 
 import type { Socket } from 'node:net';
 import { CommandFramer } from '../imap/framer.js';
+import { formatIp } from '../log.js';
 import { Session, type ServerContext, type SessionIO } from '../imap/session.js';
 
 /** Output buffered beyond this makes drain() wait (bytes). */
@@ -52,9 +53,9 @@ export class Connection implements SessionIO {
     private readonly server: ServerContext,
     private readonly onClosed: (conn: Connection) => void,
   ) {
-    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remoteAddress = formatIp(socket.remoteAddress ?? '');
     this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localAddress = formatIp(socket.localAddress ?? '');
     this.localPort = socket.localPort ?? 0;
     this.framer = new CommandFramer(server.limits);
     this.session = new Session(this, server);
@@ -282,9 +283,4 @@ export class Connection implements SessionIO {
 function writeChunk(s: Socket, chunk: string | Buffer): void {
   if (typeof chunk === 'string') s.write(chunk, 'latin1');
   else s.write(chunk);
-}
-
-/** '::ffff:127.0.0.1' -> '127.0.0.1', as Dovecot logs IPv4 peers. */
-export function normalizeAddress(addr: string): string {
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }

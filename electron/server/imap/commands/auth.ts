@@ -6,7 +6,7 @@ import { ImapNo } from '../errors.js';
 import { ImapSyntaxError } from '../parser.js';
 import { capabilities } from '../capabilities.js';
 import { loginMessage, sanitizeLogValue } from '../../log.js';
-import { AUTH_REPLIES } from '../../auth/index.js';
+import { AUTH_REPLIES, decodeSaslBase64, decodeSaslPlain, SASL_LOGIN_PASSWORD_CHALLENGE, SASL_LOGIN_USERNAME_CHALLENGE } from '../../auth/index.js';
 
 const FAILED = 'Authentication failed.';
 
@@ -92,13 +92,15 @@ export const AUTHENTICATE: CommandSpec = {
     if (!session.plaintextAllowed) refusePlaintext(session, '', 'AUTHENTICATE');
     if (mech === 'PLAIN') {
       const response = initial === null ? await challenge(session, '') : initial;
-      const { user, password } = decodePlain(response);
-      return finishLogin(session, user, password, 'PLAIN');
+      const creds = decodeSaslPlain(response);
+      // Malformed PLAIN data (or a master-user authzid) is a failed authentication, not a syntax error.
+      if ('error' in creds) throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
+      return finishLogin(session, creds.authcid, creds.password, 'PLAIN');
     }
     // LOGIN: the server asks "Username:" then "Password:", each base64.
-    const userB64 = initial === null ? await challenge(session, 'VXNlcm5hbWU6') : initial;
-    const user = decodeBase64(userB64).toString('utf8');
-    const password = decodeBase64(await challenge(session, 'UGFzc3dvcmQ6')).toString('utf8');
+    const userB64 = initial === null ? await challenge(session, SASL_LOGIN_USERNAME_CHALLENGE) : initial;
+    const user = base64(userB64).toString('utf8');
+    const password = base64(await challenge(session, SASL_LOGIN_PASSWORD_CHALLENGE)).toString('utf8');
     return finishLogin(session, user, password, 'LOGIN');
   },
 };
@@ -113,29 +115,10 @@ async function challenge(session: Session, text: string): Promise<string> {
   return value;
 }
 
-function decodeBase64(value: string): Buffer {
-  // SASL-IR: "=" is an empty initial response (RFC 4959).
-  if (value === '=') return Buffer.alloc(0);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
-    throw new ImapSyntaxError('Invalid base64 data in continued response');
-  }
-  return Buffer.from(value, 'base64');
-}
-
-/** PLAIN: [authzid] NUL authcid NUL passwd (RFC 4616). */
-function decodePlain(value: string): { user: string; password: string } {
-  const raw = decodeBase64(value);
-  const first = raw.indexOf(0);
-  const second = first < 0 ? -1 : raw.indexOf(0, first + 1);
-  if (first < 0 || second < 0) throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
-  const authzid = raw.subarray(0, first).toString('utf8');
-  const user = raw.subarray(first + 1, second).toString('utf8');
-  const password = raw.subarray(second + 1).toString('utf8');
-  if (authzid && authzid !== user) {
-    // Master-user logins are not part of the seed's setup.
-    throw new ImapNo(FAILED, 'AUTHENTICATIONFAILED');
-  }
-  return { user, password };
+function base64(value: string): Buffer {
+  const bytes = decodeSaslBase64(value);
+  if (!bytes) throw new ImapSyntaxError('Invalid base64 data in continued response');
+  return bytes;
 }
 
 function delay(ms: number): Promise<void> {
