@@ -274,7 +274,7 @@ export class Supervisor {
   }
 
   private spawn(): WorkerHandle {
-    const worker = new Worker(this.script);
+    const worker = new Worker(this.script, process.env.ROOST_TMP_YG ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.ROOST_TMP_YG) } } : undefined);
     let resolveExit!: (code: number) => void;
     const handle: WorkerHandle = { worker, exitExpected: false, exited: new Promise<number>((r) => { resolveExit = r; }) };
     this.current = handle;

@@ -8,7 +8,7 @@
 //   M  <uid>  <mtime ms>  <vsize>  <base>  INTERNALDATE and RFC822.SIZE of a message file;
 //                                          either value may be '-' (not known yet)
 //   P  <uid>  <offset>  <length>  <base>   where the parsed info of a message is in .data
-// roost.cache.data   parsed messages, read when info() is first needed (into memory, see below):
+// roost.cache.data   parsed messages, read when info() is first needed (see below):
 //   H  roost-cache-data  2  <uidvalidity>  <generation>                first line
 //   then one record per message:
 //   <uid> TAB <base> TAB <physical size> TAB <header length> TAB <structure length> LF
@@ -27,40 +27,65 @@
 // skipped (logged at debug). Both files are rewritten (temporary name, fsync, rename) when they
 // hold much more than the live messages. Version 1 files (base64 headers) are simply rebuilt.
 //
-// In memory: parsed infos are kept for every message (so FETCH ENVELOPE/BODYSTRUCTURE and
-// header SEARCH cost no I/O), within a budget shared by all mailboxes of the process
-// (infoMemory); beyond it, infos are read from the data file in windows and kept in a small
-// LRU. New records are appended in batches (flush()), not one write per message.
+// In memory (what keeps a 50,000-message mailbox cheap): no parsed objects are kept. Per
+// message there is one slot in a few typed arrays (where its record is in the data file, and
+// in memory); the records' payloads (header bytes + structure JSON, exactly as in the data
+// file) are copied into a few large Buffers ("chunks") per mailbox, newest messages first,
+// within a budget of real bytes shared by all mailboxes of the process (infoMemory). A
+// MessageInfo handed out is a small wrapper: `header` is a view of those bytes and
+// `structure` is parsed from its JSON on first access (SEARCH FROM or HEADER.FIELDS never
+// parse it). Records beyond the budget are read from the data file synchronously when asked
+// for (short reads from the page cache; a sequential scan reads ever larger windows ahead,
+// so FETCH 1:* costs one read per ~256 KB). New records are appended in batches (flush()),
+// not one write per message.
 
 import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { MessageInfo } from '../types.js';
 import type { MimePart } from '../../mime/types.js';
-import { FsContext, closeQuietly, fsAsync, isNotFound, uniqueSuffix, writeAll } from './fsutil.js';
+import { FsContext, closeQuietly, fsAsync, isNotFound, readTextSync, uniqueSuffix, writeAll } from './fsutil.js';
 
 export const CACHE_FILE = 'roost.cache';
 const VERSION = '2';
-/** Infos read from the data file beyond the memory budget, kept for repeated access. */
-const SPILL_LRU = 1024;
+// Buffers that come and go stay below 128 KB, glibc's initial mmap threshold (see
+// readTextSync in fsutil.ts for why that matters).
 /** Queued records are written once they reach this size (else by a timer or the operation's end). */
-const FLUSH_BYTES = 256 * 1024;
+const FLUSH_BYTES = 96 * 1024;
 /** Size of the buffer queued data records are written into. */
-const BATCH_SIZE = FLUSH_BYTES + 64 * 1024;
+const BATCH_SIZE = 112 * 1024;
 /** Queued records wait at most this long. */
 const FLUSH_DELAY_MS = 250;
 /** The \Recent state is written this long after it changes (many changes, one write). */
 const RECENT_DELAY_MS = 200;
-/** Reads of the data file beyond the memory budget take this much at once. */
-const READ_WINDOW = 256 * 1024;
-/** Loading the data file into memory reads this much at once. */
-const LOAD_WINDOW = 4 * 1024 * 1024;
+/** Loading records into memory (and compaction) reads this much of the data file at once. */
+const LOAD_WINDOW = 112 * 1024;
+/** Synchronous reads of records beyond the memory budget: a lone record reads this much... */
+const READ_MIN = 16 * 1024;
+/** ...and a sequential scan doubles that up to this. */
+const READ_MAX = 256 * 1024;
+/** Memory chunks grow from this size... */
+const CHUNK_MIN = 16 * 1024;
+/** ...to this one; a record over a quarter of it gets a Buffer of its own. */
+const CHUNK_MAX = 112 * 1024;
+/** Infos just parsed, kept so asking again returns the same object (and its parsed structure). */
+const RECENT_INFOS = 16;
 
 function escapeBase(base: string): string {
   return /[%\t\r\n]/.test(base) ? base.replace(/[%\t\r\n]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')) : base;
 }
 function unescapeBase(text: string): string {
   return text.includes('%') ? text.replace(/%([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : text;
+}
+
+/** 32-bit FNV-1a of a base name: checks that a record in memory belongs to the message asked for. */
+function hashBase(base: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < base.length; i++) {
+    h ^= base.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
 }
 
 export interface MetaEntry {
@@ -76,95 +101,65 @@ export interface CacheFiles {
   data: string;
 }
 
-interface Location {
-  offset: number;
-  length: number;
-}
-
-interface InfoEntry {
-  base: string;
-  info: MessageInfo;
-  /** Estimated memory (header bytes, structure objects, wrappers). */
-  bytes: number;
-}
-
 /**
- * Memory for parsed infos, shared by every mailbox cache of the process. `reclaim` (set by the
- * mailbox registry) drops infos of mailboxes nobody has open when an open one needs room.
+ * Memory for records kept in memory (chunk bytes actually allocated), shared by every mailbox
+ * cache of the process. `reclaim` (set by the mailbox registry) drops the records of mailboxes
+ * nobody has open when an open one needs room.
  */
 export const infoMemory: { budget: number; used: number; reclaim?: (need: number) => void } = {
-  budget: 64 * 1024 * 1024,
+  budget: 32 * 1024 * 1024,
   used: 0,
 };
 
 /**
- * Header blocks kept in memory are copied into slabs that hold nothing else. (A small
- * Buffer.from() copy lands in Node's shared 8 KB pool, whose slab then stays alive with
- * whatever else was allocated there, e.g. the file chunk the header was parsed from.)
+ * A header block parsed from a message file, in memory of its own: a copy, so the read
+ * buffer it came from can be reused. (It lives only until the record is in the cache.)
  */
-const SLAB_SIZE = 256 * 1024;
-let slab: Buffer = Buffer.allocUnsafeSlow(0);
-let slabUsed = 0;
-
 export function copyHeader(src: Buffer): Buffer {
-  const n = src.length;
-  if (n === 0) return Buffer.alloc(0);
-  if (n > SLAB_SIZE / 8) {
-    const own = Buffer.allocUnsafeSlow(n);
-    src.copy(own);
-    return own;
-  }
-  if (slabUsed + n > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + n);
-  src.copy(out);
-  // Keep the next header 8-byte aligned (cheap, and typed-array friendly).
-  slabUsed += (n + 7) & ~7;
-  return out;
+  return Buffer.from(src);
 }
 
 /**
- * The same short strings ("text", "plain", "charset", "utf-8", boundaries of one sender...)
- * recur in thousands of cached structures: keep one copy of each.
+ * A MessageInfo over cache bytes (a memory chunk or a window read from the data file). The
+ * structure is parsed from its JSON on first access; should the JSON be unreadable (a damaged
+ * data file), `reparse` parses the message file instead.
  */
-const interned = new Map<string, string>();
-const INTERN_MAX_LENGTH = 48;
-const INTERN_MAX_ENTRIES = 100_000;
+class StoredInfo implements MessageInfo {
+  private parsed: MimePart | undefined;
+  private view: Buffer | undefined;
 
-function intern(s: string): string {
-  const hit = interned.get(s);
-  if (hit !== undefined) return hit;
-  if (interned.size >= INTERN_MAX_ENTRIES) interned.clear();
-  interned.set(s, s);
-  return s;
-}
+  constructor(
+    private readonly src: Buffer,
+    private readonly headerStart: number,
+    private readonly jsonStart: number,
+    private readonly jsonEnd: number,
+    readonly physicalSize: number,
+    private readonly reparse: () => MimePart,
+    structure?: MimePart,
+  ) {
+    this.parsed = structure;
+  }
 
-/** Replace the short strings of a parsed structure by shared copies (in place). */
-function internStrings(node: unknown): void {
-  if (Array.isArray(node)) {
-    for (let i = 0; i < node.length; i++) {
-      const v: unknown = node[i];
-      if (typeof v === 'string') {
-        if (v.length <= INTERN_MAX_LENGTH) node[i] = intern(v);
-      } else if (v !== null && typeof v === 'object') internStrings(v);
+  get header(): Buffer {
+    return (this.view ??= this.src.subarray(this.headerStart, this.jsonStart));
+  }
+
+  get structure(): MimePart {
+    if (this.parsed) return this.parsed;
+    let s: MimePart | undefined;
+    try {
+      s = JSON.parse(this.src.toString('utf8', this.jsonStart, this.jsonEnd)) as MimePart;
+    } catch {
+      s = undefined;
     }
-    return;
+    if (!s || typeof s !== 'object' || typeof s.type !== 'string') s = this.reparse();
+    this.parsed = s;
+    return s;
   }
-  const obj = node as Record<string, unknown>;
-  for (const key in obj) {
-    const v = obj[key];
-    if (typeof v === 'string') {
-      if (v.length <= INTERN_MAX_LENGTH) obj[key] = intern(v);
-    } else if (v !== null && typeof v === 'object') internStrings(v);
-  }
-}
 
-function estimateBytes(headerLength: number, structureLength: number): number {
-  // Measured: the structure objects take about 1.2 times their JSON; plus the Buffer view,
-  // the info and the entry objects.
-  return headerLength + Math.ceil(structureLength * 1.2) + 300;
+  toJSON(): MessageInfo {
+    return { header: this.header, structure: this.structure, physicalSize: this.physicalSize };
+  }
 }
 
 export function cachePaths(mailboxDir: string, cacheDir?: string): { meta: string; data: string } {
@@ -177,19 +172,105 @@ function formatNumber(n: number): string {
   return Number.isFinite(n) && n >= -8.64e15 ? String(n) : '-';
 }
 
+/** The head line of a data record, parsed. */
+interface RecordHead {
+  uid: number;
+  /** As written (percent-encoded). */
+  escapedBase: string;
+  physicalSize: number;
+  headerLength: number;
+  structureLength: number;
+}
+
+function parseRecordHead(line: string): RecordHead | undefined {
+  const f = line.split('\t');
+  if (f.length !== 5) return undefined;
+  const uid = Number(f[0]);
+  const physicalSize = Number(f[2]);
+  const headerLength = Number(f[3]);
+  const structureLength = Number(f[4]);
+  if (!(uid > 0) || !(physicalSize >= 0) || !Number.isInteger(headerLength) || !(headerLength >= 0) || !Number.isInteger(structureLength) || !(structureLength > 0)) {
+    return undefined;
+  }
+  return { uid, escapedBase: f[1], physicalSize, headerLength, structureLength };
+}
+
+/**
+ * The record at buf[at, at + length): its head and where its payload starts, or undefined when
+ * it is not a well-formed record of exactly that length.
+ */
+function checkRecord(buf: Buffer, at: number, length: number): { head: RecordHead; payload: number } | undefined {
+  const end = at + length;
+  if (end > buf.length || length < 12 || buf[end - 1] !== 0x0a) return undefined;
+  const nl = buf.indexOf(0x0a, at);
+  if (nl < 0 || nl >= end - 1 || nl - at > 4096) return undefined;
+  const head = parseRecordHead(buf.toString('utf8', at, nl));
+  if (!head || nl + 1 + head.headerLength + head.structureLength + 1 !== end) return undefined;
+  return { head, payload: nl + 1 };
+}
+
+/**
+ * The buffer synchronous reads of data files go through (records are copied out of it), and
+ * which bytes of whose data file it holds: [start, end) of the cache with id `owner`.
+ */
+const readWindow = { buf: Buffer.allocUnsafeSlow(0), owner: 0, start: 0, end: 0 };
+let cacheIds = 0;
+
 export class MailboxCache {
   private generation = '';
   private uidValidity = 0;
   /** base -> meta, only while the mailbox index is being built (see releaseMeta). */
   private meta = new Map<string, MetaEntry>();
-  /** Where each uid's info is in the data file. */
-  private locations = new Map<number, Location>();
-  /** Infos in memory (counted in infoMemory). */
-  private infos = new Map<number, InfoEntry>();
-  /** Infos read from the data file beyond the budget (not counted; bounded). */
-  private readonly spill = new Map<number, InfoEntry>();
-  /** Infos whose records are queued but not written yet (over the budget only). */
-  private readonly unwritten = new Map<number, InfoEntry>();
+
+  // Slots: per message with a record, a few numbers in typed arrays (no object per message).
+  /** uid -> slot. */
+  private slotOf = new Map<number, number>();
+  private freeSlots: number[] = [];
+  private slotCount = 0;
+  /** The uid a slot belongs to. */
+  private sUid = new Uint32Array(0);
+  /** Where the record is in the data file (-1: not written yet) and its whole length. */
+  private sFileOff = new Float64Array(0);
+  private sFileLen = new Int32Array(0);
+  /** The payload in memory: index in `chunks` (-1: not in memory), offset, header and JSON lengths. */
+  private sChunk = new Int32Array(0);
+  private sMemOff = new Int32Array(0);
+  private sHeaderLen = new Int32Array(0);
+  private sJsonLen = new Int32Array(0);
+  /** Physical size and hashBase() of the base name (valid while the payload is in memory). */
+  private sPhys = new Float64Array(0);
+  private sHash = new Int32Array(0);
+
+  // Payloads in memory (counted in infoMemory).
+  private chunks: Buffer[] = [];
+  /** The chunk records are appended to, its index in `chunks` and its used bytes. */
+  private cur: Buffer | undefined;
+  private curIndex = -1;
+  private curUsed = 0;
+  /** Bytes allocated for chunks, and bytes of live payloads in them. */
+  private memBytes = 0;
+  private memLive = 0;
+  /** Changes whenever the memory copies are dropped (a load in progress then stops). */
+  private memEpoch = 0;
+  /** The first info() has been asked for (the memory copies are loaded): records may be read. */
+  private dataReady = false;
+  /** Loading the memory copies (once per dataReady). */
+  private dataLoad: Promise<void> | undefined;
+  /** Identifies this cache's reads in readWindow (0: none). */
+  private readonly id = ++cacheIds;
+  /** Size of the next synchronous read of the data file. */
+  private readSize = READ_MIN;
+
+  /** Infos whose records are queued but neither written yet nor in memory (over the budget only). */
+  private readonly unwritten = new Map<number, { base: string; info: MessageInfo }>();
+  /** Infos just parsed (info() and infoCached() return the same object for a while). */
+  private readonly recentInfos = new Map<number, { base: string; info: MessageInfo }>();
+  /**
+   * Parses a message file synchronously (set by the mailbox): the fallback when a record's
+   * structure turns out unreadable after its info was handed out.
+   */
+  reparse: ((uid: number) => MimePart) | undefined;
+
   private firstRecent: number | undefined;
   private recentDirty = false;
   private recentTimer: NodeJS.Timeout | undefined;
@@ -207,8 +288,6 @@ export class MailboxCache {
   private disabled = false;
   private loaded = false;
   private closed = false;
-  /** The data file read into memory (once). */
-  private dataLoad: Promise<void> | undefined;
   /** Identity of roost.cache as last read or written by us: a change by anyone else means reload. */
   private metaIdentity = '';
 
@@ -228,7 +307,13 @@ export class MailboxCache {
     this.loaded = true;
     let text: string;
     try {
-      text = fsSync.readFileSync(this.files.meta, 'utf8');
+      // In small pieces (readTextSync): the file of a big mailbox is megabytes.
+      const fd = fsSync.openSync(this.files.meta, FS.O_RDONLY);
+      try {
+        text = readTextSync(fd, 0, fsSync.fstatSync(fd).size).text;
+      } finally {
+        closeQuietly(fd);
+      }
     } catch (err) {
       if (!isNotFound(err)) this.debug(`unreadable, rebuilding: ${String(err)}`);
       await this.reset();
@@ -242,7 +327,8 @@ export class MailboxCache {
       return;
     }
     this.noteMetaIdentity();
-    this.generation = head[4];
+    // A copy: a slice would keep the whole file's text alive as long as the cache lives.
+    this.generation = Buffer.from(head[4], 'utf8').toString('utf8');
     const dataOk = this.checkData();
     if (!dataOk) await this.newDataFile();
     let bad = 0;
@@ -279,12 +365,7 @@ export class MailboxCache {
         const offset = Number(f[2]);
         const length = Number(f[3]);
         if (uid > 0 && offset > 0 && length > 0) {
-          if (dataOk && offset + length <= this.dataSize) {
-            const old = this.locations.get(uid);
-            if (old) this.dataLiveBytes -= old.length;
-            this.locations.set(uid, { offset, length });
-            this.dataLiveBytes += length;
-          }
+          if (dataOk && offset + length <= this.dataSize) this.setFileRecord(this.slotOf.get(uid) ?? this.newSlot(uid), offset, length);
           continue;
         }
       }
@@ -342,6 +423,7 @@ export class MailboxCache {
   }
 
   private async newDataFile(): Promise<void> {
+    this.forgetWindow();
     const dataHead = `H\troost-cache-data\t${VERSION}\t${this.uidValidity}\t${this.generation}\n`;
     try {
       await this.fsx.writeAtomic(this.files.data, dataHead);
@@ -355,8 +437,8 @@ export class MailboxCache {
   private async reset(): Promise<void> {
     this.generation = crypto.randomBytes(8).toString('hex');
     this.meta.clear();
-    this.locations.clear();
     this.dropInfos();
+    this.clearSlots();
     this.firstRecent = undefined;
     this.pendingMeta = [];
     this.pendingData = [];
@@ -495,13 +577,11 @@ export class MailboxCache {
       const offset = fsSync.fstatSync(fd).size;
       await writeAll(fd, data);
       for (const r of records) {
-        const old = this.locations.get(r.uid);
-        if (old) this.dataLiveBytes -= old.length;
-        this.locations.set(r.uid, { offset: offset + r.start, length: r.length });
-        this.dataLiveBytes += r.length;
         lines += `P\t${r.uid}\t${offset + r.start}\t${r.length}\t${escapeBase(r.base)}\n`;
         this.metaLines++;
         this.unwritten.delete(r.uid);
+        const slot = this.slotOf.get(r.uid);
+        if (slot !== undefined) this.setFileRecord(slot, offset + r.start, r.length);
       }
       this.dataSize = offset + data.length;
     } finally {
@@ -510,157 +590,386 @@ export class MailboxCache {
     return lines;
   }
 
+  // ---- slots ----------------------------------------------------------------------------
+
+  private newSlot(uid: number): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.slotCount === this.sUid.length) this.growSlots();
+      slot = this.slotCount++;
+    }
+    this.sUid[slot] = uid;
+    this.sFileOff[slot] = -1;
+    this.sFileLen[slot] = 0;
+    this.sChunk[slot] = -1;
+    this.slotOf.set(uid, slot);
+    return slot;
+  }
+
+  private growSlots(): void {
+    const n = Math.max(64, this.sUid.length * 2);
+    const grow = <T extends Uint32Array | Int32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const a = make(n);
+      a.set(old);
+      return a;
+    };
+    this.sUid = grow(this.sUid, (k) => new Uint32Array(k));
+    this.sFileOff = grow(this.sFileOff, (k) => new Float64Array(k));
+    this.sFileLen = grow(this.sFileLen, (k) => new Int32Array(k));
+    this.sChunk = grow(this.sChunk, (k) => new Int32Array(k));
+    this.sMemOff = grow(this.sMemOff, (k) => new Int32Array(k));
+    this.sHeaderLen = grow(this.sHeaderLen, (k) => new Int32Array(k));
+    this.sJsonLen = grow(this.sJsonLen, (k) => new Int32Array(k));
+    this.sPhys = grow(this.sPhys, (k) => new Float64Array(k));
+    this.sHash = grow(this.sHash, (k) => new Int32Array(k));
+  }
+
+  private clearSlots(): void {
+    this.slotOf.clear();
+    this.freeSlots = [];
+    this.slotCount = 0;
+    this.dataLiveBytes = 0;
+  }
+
+  /** The record of a slot is at [offset, offset + length) of the data file. */
+  private setFileRecord(slot: number, offset: number, length: number): void {
+    if (this.sFileOff[slot] >= 0) this.dataLiveBytes -= this.sFileLen[slot];
+    this.sFileOff[slot] = offset;
+    this.sFileLen[slot] = length;
+    this.dataLiveBytes += length;
+  }
+
+  /** The data file's record of a slot is unusable: forget where it is. */
+  private discardFileRecord(slot: number): void {
+    if (this.sFileOff[slot] < 0) return;
+    this.dataLiveBytes -= this.sFileLen[slot];
+    this.sFileOff[slot] = -1;
+  }
+
+  private dropMemoryCopy(slot: number): void {
+    if (this.sChunk[slot] < 0) return;
+    this.memLive -= this.sHeaderLen[slot] + this.sJsonLen[slot];
+    this.sChunk[slot] = -1;
+  }
+
+  private dropSlot(uid: number, slot: number): void {
+    this.discardFileRecord(slot);
+    this.dropMemoryCopy(slot);
+    this.slotOf.delete(uid);
+    this.sUid[slot] = 0;
+    this.freeSlots.push(slot);
+  }
+
+  // ---- payloads in memory ---------------------------------------------------------------
+
+  /** Count n more bytes of memory, asking idle mailboxes to make room; false when over budget. */
+  private reserveMemory(n: number): boolean {
+    if (this.closed) return false;
+    if (infoMemory.used + n > infoMemory.budget) infoMemory.reclaim?.(n);
+    if (infoMemory.used + n > infoMemory.budget) return false;
+    infoMemory.used += n;
+    this.memBytes += n;
+    return true;
+  }
+
+  /**
+   * Copy a payload (header bytes then structure JSON, from src[start...]) into memory for
+   * a slot, if the budget allows. Chunk bytes are never changed once written (infos handed
+   * out are views of them).
+   */
+  private storeInMemory(slot: number, src: Buffer, start: number, headerLength: number, jsonLength: number): boolean {
+    const n = headerLength + jsonLength;
+    let buf: Buffer;
+    let index: number;
+    let at: number;
+    if (n > CHUNK_MAX / 4) {
+      if (!this.reserveMemory(n)) return false;
+      buf = Buffer.allocUnsafeSlow(n);
+      index = this.chunks.push(buf) - 1;
+      at = 0;
+    } else {
+      if (!this.cur || this.curUsed + n > this.cur.length) {
+        const size = Math.min(CHUNK_MAX, Math.max(CHUNK_MIN, this.memBytes));
+        if (!this.reserveMemory(size)) return false;
+        this.cur = Buffer.allocUnsafeSlow(size);
+        this.curIndex = this.chunks.push(this.cur) - 1;
+        this.curUsed = 0;
+      }
+      buf = this.cur;
+      index = this.curIndex;
+      at = this.curUsed;
+      this.curUsed += n;
+    }
+    src.copy(buf, at, start, start + n);
+    this.dropMemoryCopy(slot);
+    this.sChunk[slot] = index;
+    this.sMemOff[slot] = at;
+    this.sHeaderLen[slot] = headerLength;
+    this.sJsonLen[slot] = jsonLength;
+    this.memLive += n;
+    return true;
+  }
+
+  /** Copy the live payloads into fresh chunks when most of the memory is garbage (expunges). */
+  private compactMemoryIfNeeded(): void {
+    if (this.memBytes - this.memLive <= Math.max(2 * CHUNK_MAX, this.memLive)) return;
+    const old = this.chunks;
+    const slots: number[] = [];
+    for (const slot of this.slotOf.values()) if (this.sChunk[slot] >= 0) slots.push(slot);
+    infoMemory.used -= this.memBytes;
+    this.memBytes = 0;
+    this.memLive = 0;
+    this.chunks = [];
+    this.cur = undefined;
+    this.curIndex = -1;
+    this.curUsed = 0;
+    for (const slot of slots) {
+      const buf = old[this.sChunk[slot]];
+      this.sChunk[slot] = -1;
+      // Not kept (budget): the record stays readable from the data file.
+      this.storeInMemory(slot, buf, this.sMemOff[slot], this.sHeaderLen[slot], this.sJsonLen[slot]);
+    }
+  }
+
   // ---- parsed infos ----------------------------------------------------------------------
 
-  /** The info of uid/base if it is in memory (no I/O). */
+  private rememberInfo(uid: number, base: string, info: MessageInfo): void {
+    this.recentInfos.delete(uid);
+    this.recentInfos.set(uid, { base, info });
+    if (this.recentInfos.size > RECENT_INFOS) this.recentInfos.delete(this.recentInfos.keys().next().value as number);
+  }
+
+  private fallback(uid: number): () => MimePart {
+    return () => {
+      const slot = this.slotOf.get(uid);
+      if (slot !== undefined) {
+        this.debug(`structure of uid ${uid} unreadable, parsing the message again`);
+        this.dropSlot(uid, slot);
+      }
+      this.recentInfos.delete(uid);
+      if (!this.reparse) throw new Error(`cache record of uid ${uid} is damaged`);
+      return this.reparse(uid);
+    };
+  }
+
+  /**
+   * The info of uid/base without waiting: from memory, or (once info() was first asked for)
+   * read synchronously from the data file. Undefined when the cache has none.
+   */
   peekInfo(uid: number, base: string): MessageInfo | undefined {
-    const hit = this.infos.get(uid) ?? this.unwritten.get(uid);
-    if (hit) return hit.base === base ? hit.info : undefined;
-    const spilled = this.spill.get(uid);
-    if (spilled && spilled.base === base) {
-      this.spill.delete(uid);
-      this.spill.set(uid, spilled);
-      return spilled.info;
+    const recent = this.recentInfos.get(uid);
+    if (recent !== undefined) return recent.base === base ? recent.info : undefined;
+    const slot = this.slotOf.get(uid);
+    let info: MessageInfo | undefined;
+    if (slot !== undefined && this.sChunk[slot] >= 0) {
+      if (this.sHash[slot] !== hashBase(base)) return undefined;
+      const buf = this.chunks[this.sChunk[slot]];
+      const at = this.sMemOff[slot];
+      const json = at + this.sHeaderLen[slot];
+      info = new StoredInfo(buf, at, json, json + this.sJsonLen[slot], this.sPhys[slot], this.fallback(uid));
+    } else {
+      const pending = this.unwritten.get(uid);
+      if (pending) return pending.base === base ? pending.info : undefined;
+      if (slot === undefined || !this.dataReady || this.disabled || this.sFileOff[slot] < 0) return undefined;
+      info = this.readRecordSync(slot, uid, base);
     }
-    return undefined;
+    return info;
   }
 
   /** Parsed info of uid/base from memory or the data file; undefined when the cache lacks it. */
   async getInfo(uid: number, base: string): Promise<MessageInfo | undefined> {
     const hit = this.peekInfo(uid, base);
-    if (hit) return hit;
-    if (this.disabled || !this.locations.has(uid)) return undefined;
+    if (hit || this.disabled || this.dataReady) return hit;
     await this.loadData();
-    const loaded = this.peekInfo(uid, base);
-    if (loaded) return loaded;
-    const loc = this.locations.get(uid);
-    if (!loc) return undefined;
-    // Beyond the memory budget: read a window of records from this one on.
-    try {
-      await this.readWindow(loc.offset, Math.max(loc.length, READ_WINDOW), (e, u) => this.remember(this.spill, u, e));
-    } catch (err) {
-      this.debug(`data file unreadable (${String(err)})`);
-    }
-    const spilled = this.peekInfo(uid, base);
-    if (!spilled) {
-      this.debug(`info of uid ${uid} unusable, parsing again`);
-      this.locations.delete(uid);
-    }
-    return spilled;
-  }
-
-  private remember(map: Map<number, InfoEntry>, uid: number, entry: InfoEntry): void {
-    map.set(uid, entry);
-    if (map.size > SPILL_LRU) map.delete(map.keys().next().value as number);
-  }
-
-  /** Read the data file into memory (within the budget), once. */
-  private loadData(): Promise<void> {
-    this.dataLoad ??= (async () => {
-      if (this.locations.size === 0) return;
-      const byOffset = new Map<number, number>();
-      for (const [uid, loc] of this.locations) if (!this.infos.has(uid)) byOffset.set(loc.offset, uid);
-      if (byOffset.size === 0) return;
-      let skipped = 0;
-      try {
-        await this.readWindow(0, this.dataSize, (entry, uid, offset) => {
-          // Garbage (superseded or expunged), or parsed meanwhile.
-          if (byOffset.get(offset) !== uid || this.infos.has(uid)) return true;
-          if (!this.admit(uid, entry)) {
-            skipped++;
-            return false;
-          }
-          return true;
-        });
-      } catch (err) {
-        this.debug(`data file unreadable (${String(err)})`);
-      }
-      if (skipped > 0) this.debug(`${skipped} info(s) beyond the memory budget stay on disk`);
-    })();
-    return this.dataLoad;
+    return this.peekInfo(uid, base);
   }
 
   /**
-   * Decode the records in [start, start + length) of the data file, LOAD_WINDOW at a time;
-   * `take` returns false to stop.
+   * A record beyond the memory budget, read from the data file now, into a copy of its own.
+   * The reads go through one buffer shared by every cache (readWindow), which keeps what
+   * was read around the record: a scan in file order (which is uid order, see
+   * compactIfNeeded) reads windows that double up to READ_MAX, so FETCH 1:* reads each
+   * window once.
    */
-  private async readWindow(start: number, length: number, take: (entry: InfoEntry, uid: number, offset: number) => boolean | void): Promise<void> {
-    const fd = await fsAsync.open(this.files.data, FS.O_RDONLY);
-    try {
-      let pos = start;
-      const end = Math.min(start + length, this.dataSize);
-      while (pos < end) {
-        const want = Math.min(Math.max(end - pos, 0), LOAD_WINDOW);
-        const buf = Buffer.allocUnsafe(want);
-        const got = await fsAsync.read(fd, buf, 0, want, pos);
-        if (got === 0) return;
-        const view = buf.subarray(0, got);
-        let at = 0;
-        if (pos === 0) {
-          at = view.indexOf(0x0a) + 1; // the header line
-          if (at === 0) return;
-        }
-        for (;;) {
-          const rec = decodeRecord(view, at, got);
-          if (rec === 'partial') break;
-          if (rec === 'bad') return;
-          if (take(rec.entry, rec.uid, pos + at) === false) return;
-          at = rec.next;
-        }
-        if (at === 0) {
-          // One record bigger than the window: read exactly it.
-          const nl = view.indexOf(0x0a);
-          const head = nl > 0 ? parseRecordHead(view.toString('utf8', 0, nl)) : undefined;
-          if (!head) return;
-          const whole = Buffer.allocUnsafe(nl + 1 + head.headerLength + head.structureLength + 1);
-          if ((await fsAsync.read(fd, whole, 0, whole.length, pos)) !== whole.length) return;
-          const rec = decodeRecord(whole, 0, whole.length);
-          if (typeof rec === 'string') return;
-          if (take(rec.entry, rec.uid, pos) === false) return;
-          at = rec.next;
-        }
-        pos += at;
+  private readRecordSync(slot: number, uid: number, base: string): MessageInfo | undefined {
+    const off = this.sFileOff[slot];
+    const len = this.sFileLen[slot];
+    const w = readWindow;
+    if (w.owner !== this.id || off < w.start || off + len > w.end) {
+      const ahead = w.owner === this.id && off >= w.start && off <= w.end + READ_MAX;
+      this.readSize = ahead ? Math.min(READ_MAX, this.readSize * 2) : READ_MIN;
+      const want = Math.min(Math.max(len, this.readSize), this.dataSize - off);
+      if (want < len || !this.readSync(off, want) || w.end - w.start < len) {
+        this.debug(`record of uid ${uid} not readable, parsing again`);
+        this.discardFileRecord(slot);
+        return undefined;
       }
+    }
+    const rec = checkRecord(w.buf, off - w.start, len);
+    if (!rec || rec.head.uid !== uid || rec.head.escapedBase !== escapeBase(base)) {
+      this.debug(`record of uid ${uid} unusable, parsing again`);
+      this.discardFileRecord(slot);
+      return undefined;
+    }
+    const headerLength = rec.head.headerLength;
+    const jsonLength = rec.head.structureLength;
+    // A copy (young garbage once used): a view would keep the whole window alive.
+    const payload = Buffer.allocUnsafe(headerLength + jsonLength);
+    w.buf.copy(payload, 0, rec.payload, rec.payload + headerLength + jsonLength);
+    return new StoredInfo(payload, 0, headerLength, headerLength + jsonLength, rec.head.physicalSize, this.fallback(uid));
+  }
+
+  /** Read [start, start + length) of the data file into the shared window. */
+  private readSync(start: number, length: number): boolean {
+    const w = readWindow;
+    w.owner = 0;
+    let fd: number;
+    try {
+      fd = fsSync.openSync(this.files.data, FS.O_RDONLY);
+    } catch (err) {
+      this.debug(`data file unreadable (${String(err)})`);
+      return false;
+    }
+    try {
+      if (w.buf.length < length) w.buf = Buffer.allocUnsafeSlow(Math.max(length, READ_MAX));
+      let got = 0;
+      while (got < length) {
+        const n = fsSync.readSync(fd, w.buf, got, length - got, start + got);
+        if (n === 0) break;
+        got += n;
+      }
+      w.owner = this.id;
+      w.start = start;
+      w.end = start + got;
+      // A record bigger than READ_MAX needed a bigger buffer: do not keep that one.
+      if (w.buf.length > READ_MAX) {
+        const copy = Buffer.allocUnsafeSlow(READ_MAX);
+        const keep = Math.min(got, READ_MAX);
+        w.buf.copy(copy, 0, 0, keep);
+        w.buf = copy;
+        w.end = start + keep;
+      }
+      return true;
+    } catch (err) {
+      this.debug(`data file unreadable (${String(err)})`);
+      return false;
     } finally {
-      await fsAsync.close(fd).catch(() => {});
+      closeQuietly(fd);
     }
   }
 
-  /** Keep an info in memory if the budget allows (asking idle mailboxes to make room). */
-  private admit(uid: number, entry: InfoEntry): boolean {
-    const old = this.infos.get(uid);
-    if (old) {
-      infoMemory.used -= old.bytes;
-      this.infos.delete(uid);
-    }
-    if (infoMemory.used + entry.bytes > infoMemory.budget) infoMemory.reclaim?.(entry.bytes);
-    if (infoMemory.used + entry.bytes > infoMemory.budget || this.closed) return false;
-    this.infos.set(uid, entry);
-    infoMemory.used += entry.bytes;
-    return true;
+  /** Copy records from the data file into memory, newest messages first, within the budget (once). */
+  private loadData(): Promise<void> {
+    this.dataLoad ??= this.loadDataNow();
+    return this.dataLoad;
   }
 
-  /** Keep a freshly parsed info (memory) and queue its record for the data file. */
-  putInfo(uid: number, base: string, info: MessageInfo): void {
+  private async loadDataNow(): Promise<void> {
+    const epoch = this.memEpoch;
+    try {
+      const wanted: { uid: number; slot: number; off: number; len: number }[] = [];
+      let total = 0;
+      for (const [uid, slot] of this.slotOf) {
+        if (this.sFileOff[slot] < 0 || this.sChunk[slot] >= 0) continue;
+        wanted.push({ uid, slot, off: this.sFileOff[slot], len: this.sFileLen[slot] });
+        total += this.sFileLen[slot];
+      }
+      if (wanted.length === 0) return;
+      if (infoMemory.used + total > infoMemory.budget) infoMemory.reclaim?.(total);
+      // Newest first (what clients ask for most); then read in file order.
+      wanted.sort((a, b) => b.uid - a.uid);
+      let room = infoMemory.budget - infoMemory.used;
+      let n = 0;
+      while (n < wanted.length && wanted[n].len <= room) room -= wanted[n++].len;
+      const chosen = wanted.slice(0, n).sort((a, b) => a.off - b.off);
+      if (n < wanted.length) this.debug(`${wanted.length - n} record(s) beyond the memory budget stay on disk`);
+      if (chosen.length === 0) return;
+      const fd = await fsAsync.open(this.files.data, FS.O_RDONLY);
+      try {
+        let buf = Buffer.allocUnsafeSlow(0);
+        for (let i = 0; i < chosen.length; ) {
+          const start = chosen[i].off;
+          let end = start + chosen[i].len;
+          let j = i + 1;
+          while (j < chosen.length && chosen[j].off + chosen[j].len - start <= LOAD_WINDOW) end = Math.max(end, chosen[j].off + chosen[j++].len);
+          if (buf.length < end - start) buf = Buffer.allocUnsafeSlow(Math.max(end - start, Math.min(LOAD_WINDOW, chosen[chosen.length - 1].off + chosen[chosen.length - 1].len - start)));
+          let got = 0;
+          while (got < end - start) {
+            const r = await fsAsync.read(fd, buf, got, end - start - got, start + got);
+            if (r === 0) break;
+            got += r;
+          }
+          if (this.memEpoch !== epoch || this.closed) return;
+          for (; i < j; i++) {
+            const c = chosen[i];
+            // Changed meanwhile (expunged, parsed again, written elsewhere)?
+            if (this.slotOf.get(c.uid) !== c.slot || this.sFileOff[c.slot] !== c.off || this.sChunk[c.slot] >= 0) continue;
+            const rec = c.off + c.len - start <= got ? checkRecord(buf, c.off - start, c.len) : undefined;
+            if (!rec || rec.head.uid !== c.uid) {
+              this.debug(`record of uid ${c.uid} unusable, parsing again`);
+              this.discardFileRecord(c.slot);
+              continue;
+            }
+            this.sHash[c.slot] = hashBase(unescapeBase(rec.head.escapedBase));
+            this.sPhys[c.slot] = rec.head.physicalSize;
+            if (!this.storeInMemory(c.slot, buf, rec.payload, rec.head.headerLength, rec.head.structureLength)) return;
+          }
+        }
+      } finally {
+        await fsAsync.close(fd).catch(() => {});
+      }
+    } catch (err) {
+      this.debug(`data file unreadable (${String(err)})`);
+    } finally {
+      if (this.memEpoch === epoch) this.dataReady = true;
+    }
+  }
+
+  /**
+   * Keep a freshly parsed info (in memory if the budget allows) and queue its record for the
+   * data file. Returns the info to hand out (a view of the memory copy when there is one).
+   */
+  putInfo(uid: number, base: string, info: MessageInfo): MessageInfo {
     const json = JSON.stringify(info.structure);
-    internStrings(info.structure);
     const jsonLength = Buffer.byteLength(json, 'utf8');
-    const entry: InfoEntry = { base, info, bytes: estimateBytes(info.header.length, jsonLength) };
-    const kept = this.admit(uid, entry);
-    if (!kept) this.remember(this.spill, uid, entry);
-    if (this.disabled || !this.loaded || this.closed) return;
-    const head = `${uid}\t${escapeBase(base)}\t${info.physicalSize}\t${info.header.length}\t${jsonLength}\n`;
-    const length = Buffer.byteLength(head, 'utf8') + info.header.length + jsonLength + 1;
-    // Records go straight into one batch buffer (no Buffer per record).
-    const at = this.reserve(length);
-    let o = at + this.batch.write(head, at, 'utf8');
-    o += info.header.copy(this.batch, o);
-    o += this.batch.write(json, o, 'utf8');
-    this.batch[o] = 0x0a;
-    if (!kept) this.unwritten.set(uid, entry);
-    this.pendingData.push({ uid, base, start: at, length });
-    this.pendingBytes += length;
-    this.scheduleFlush();
+    const header = info.header;
+    const slot = this.slotOf.get(uid) ?? this.newSlot(uid);
+    this.dropMemoryCopy(slot);
+    this.sPhys[slot] = info.physicalSize;
+    this.sHash[slot] = hashBase(base);
+    this.recentInfos.delete(uid);
+    this.unwritten.delete(uid);
+    let kept: boolean;
+    if (!this.disabled && this.loaded && !this.closed) {
+      const head = `${uid}\t${escapeBase(base)}\t${info.physicalSize}\t${header.length}\t${jsonLength}\n`;
+      const headLength = Buffer.byteLength(head, 'utf8');
+      const length = headLength + header.length + jsonLength + 1;
+      // Records go straight into one batch buffer (no Buffer per record).
+      const at = this.reserve(length);
+      let o = at + this.batch.write(head, at, 'utf8');
+      o += header.copy(this.batch, o);
+      o += this.batch.write(json, o, 'utf8');
+      this.batch[o] = 0x0a;
+      kept = this.storeInMemory(slot, this.batch, at + headLength, header.length, jsonLength);
+      if (!kept) this.unwritten.set(uid, { base, info });
+      this.pendingData.push({ uid, base, start: at, length });
+      this.pendingBytes += length;
+      this.scheduleFlush();
+    } else {
+      const payload = Buffer.allocUnsafe(header.length + jsonLength);
+      header.copy(payload);
+      payload.write(json, header.length, 'utf8');
+      kept = this.storeInMemory(slot, payload, 0, header.length, jsonLength);
+      if (!kept && this.sFileOff[slot] < 0) this.dropSlot(uid, slot);
+    }
+    let out = info;
+    if (kept) {
+      const at = this.sMemOff[slot];
+      const end = at + header.length;
+      out = new StoredInfo(this.chunks[this.sChunk[slot]], at, end, end + jsonLength, info.physicalSize, this.fallback(uid), info.structure);
+    }
+    this.rememberInfo(uid, base, out);
+    return out;
   }
 
   /** Room for `length` more bytes in the batch buffer; returns where they go. */
@@ -677,34 +986,39 @@ export class MailboxCache {
 
   forget(uids: Iterable<number>): void {
     for (const uid of uids) {
-      const loc = this.locations.get(uid);
-      if (loc) {
-        this.dataLiveBytes -= loc.length;
-        this.locations.delete(uid);
-      }
-      const entry = this.infos.get(uid);
-      if (entry) {
-        infoMemory.used -= entry.bytes;
-        this.infos.delete(uid);
-      }
-      this.spill.delete(uid);
+      const slot = this.slotOf.get(uid);
+      if (slot !== undefined) this.dropSlot(uid, slot);
+      this.recentInfos.delete(uid);
       this.unwritten.delete(uid);
     }
+    this.compactMemoryIfNeeded();
   }
 
-  /** Give the memory of every info back (the records stay on disk). */
+  /** Give the memory back (the records stay on disk; the next info() loads them again). */
   dropInfos(): void {
-    for (const entry of this.infos.values()) infoMemory.used -= entry.bytes;
-    this.infos.clear();
-    this.spill.clear();
+    infoMemory.used -= this.memBytes;
+    this.memBytes = 0;
+    this.memLive = 0;
+    this.chunks = [];
+    this.cur = undefined;
+    this.curIndex = -1;
+    this.curUsed = 0;
+    for (const slot of this.slotOf.values()) this.sChunk[slot] = -1;
+    this.recentInfos.clear();
+    this.forgetWindow();
+    this.memEpoch++;
     this.dataLoad = undefined;
+    this.dataReady = false;
   }
 
-  /** Memory the infos of this cache take (counted in infoMemory). */
-  get infoBytes(): number {
-    let n = 0;
-    for (const e of this.infos.values()) n += e.bytes;
-    return n;
+  /** What readWindow holds of this cache's data file is no longer valid. */
+  private forgetWindow(): void {
+    if (readWindow.owner === this.id) readWindow.owner = 0;
+  }
+
+  /** Bytes of memory this cache holds for records (counted in infoMemory). */
+  get memoryBytes(): number {
+    return this.memBytes;
   }
 
   /** Write what is pending and give the memory back; the cache is not used afterwards. */
@@ -744,11 +1058,12 @@ export class MailboxCache {
 
   /**
    * Rewrite both files when they are mostly garbage. `live` lists the messages of the index
-   * (uid, base, mtime (NaN: unknown), vsize (-1: unknown)).
+   * (uid, base, mtime (NaN: unknown), vsize (-1: unknown)). The data file is rewritten in uid
+   * order, so that a scan of the mailbox reads it front to back.
    */
   async compactIfNeeded(live: readonly { uid: number; base: string; mtime: number; vsize: number }[]): Promise<void> {
     if (this.disabled || !this.loaded) return;
-    const metaBloated = this.metaLines > 2 * (live.length + this.locations.size) + 1000;
+    const metaBloated = this.metaLines > 2 * (live.length + this.slotOf.size) + 1000;
     const dataBloated = this.dataSize > 2 * this.dataLiveBytes + 512 * 1024;
     if (!metaBloated && !dataBloated) return;
     await this.flush();
@@ -756,7 +1071,11 @@ export class MailboxCache {
     const generation = crypto.randomBytes(8).toString('hex');
     try {
       const liveUids = new Set(live.map((m) => m.uid));
-      const newLocations = new Map<number, Location>();
+      for (const [uid, slot] of [...this.slotOf]) if (!liveUids.has(uid)) this.dropSlot(uid, slot);
+      const records: { uid: number; slot: number; off: number; len: number }[] = [];
+      for (const [uid, slot] of this.slotOf) if (this.sFileOff[slot] >= 0) records.push({ uid, slot, off: this.sFileOff[slot], len: this.sFileLen[slot] });
+      records.sort((a, b) => a.uid - b.uid);
+      const moved: { slot: number; uid: number; off: number; len: number; newOff: number }[] = [];
       let dataSize = 0;
       let metaText = '';
       const tmpData = `${this.files.data}.${uniqueSuffix()}.tmp`;
@@ -774,25 +1093,38 @@ export class MailboxCache {
         await writeAll(out, head);
         dataSize = head.length;
         if (src !== undefined) {
-          const chunks: Buffer[] = [];
-          let chunkBytes = 0;
-          for (const [uid, loc] of [...this.locations].sort((a, b) => a[1].offset - b[1].offset)) {
-            if (!liveUids.has(uid)) continue;
-            const buf = Buffer.allocUnsafe(loc.length);
-            const bytesRead = await fsAsync.read(src, buf, 0, loc.length, loc.offset);
-            if (bytesRead !== loc.length) continue;
-            chunks.push(buf);
-            chunkBytes += buf.length;
-            newLocations.set(uid, { offset: dataSize, length: loc.length });
-            metaText += `P\t${uid}\t${dataSize}\t${loc.length}\t${escapeBase(this.baseOfRecord(buf))}\n`;
-            dataSize += loc.length;
-            if (chunkBytes >= LOAD_WINDOW) {
-              await writeAll(out, Buffer.concat(chunks));
-              chunks.length = 0;
-              chunkBytes = 0;
+          // Records are read in windows (usually they are in uid order already), written in batches.
+          let win: { buf: Buffer; start: number; end: number } | undefined;
+          const pieces: Buffer[] = [];
+          let pieceBytes = 0;
+          for (const r of records) {
+            if (!win || r.off < win.start || r.off + r.len > win.end) {
+              const want = Math.max(r.len, Math.min(LOAD_WINDOW, this.dataSize - r.off));
+              const buf = Buffer.allocUnsafe(want);
+              let got = 0;
+              while (got < want) {
+                const n = await fsAsync.read(src, buf, got, want - got, r.off + got);
+                if (n === 0) break;
+                got += n;
+              }
+              win = { buf, start: r.off, end: r.off + got };
+              if (got < r.len) continue;
+            }
+            const at = r.off - win.start;
+            if (!checkRecord(win.buf, at, r.len)) continue;
+            const record = win.buf.subarray(at, at + r.len);
+            pieces.push(record);
+            pieceBytes += r.len;
+            moved.push({ slot: r.slot, uid: r.uid, off: r.off, len: r.len, newOff: dataSize });
+            metaText += `P\t${r.uid}\t${dataSize}\t${r.len}\t${escapeBase(this.baseOfRecord(record))}\n`;
+            dataSize += r.len;
+            if (pieceBytes >= LOAD_WINDOW) {
+              await writeAll(out, Buffer.concat(pieces));
+              pieces.length = 0;
+              pieceBytes = 0;
             }
           }
-          if (chunks.length > 0) await writeAll(out, Buffer.concat(chunks));
+          if (pieces.length > 0) await writeAll(out, Buffer.concat(pieces));
         }
         await fsAsync.fsync(out);
       } finally {
@@ -808,12 +1140,17 @@ export class MailboxCache {
       // Data first: a crash in between leaves a meta file of the old generation, which then
       // simply ignores the new data file.
       fsSync.renameSync(tmpData, this.files.data);
+      // The new offsets apply at once (synchronous reads may come while the meta file is written).
+      this.forgetWindow();
+      this.dataLiveBytes = 0;
+      for (const slot of this.slotOf.values()) this.sFileOff[slot] = -1;
+      for (const m of moved) {
+        if (this.slotOf.get(m.uid) === m.slot) this.setFileRecord(m.slot, m.newOff, m.len);
+      }
+      this.dataSize = dataSize;
       await this.fsx.writeAtomic(this.files.meta, meta);
       this.noteMetaIdentity();
-      this.locations = newLocations;
-      this.dataSize = dataSize;
-      this.dataLiveBytes = dataSize;
-      this.metaLines = live.length + newLocations.size + 1;
+      this.metaLines = live.length + moved.length + 1;
       this.debug(`compacted (${live.length} messages)`);
     } catch (err) {
       this.disable(err);
@@ -835,45 +1172,6 @@ export class MailboxCache {
       }
     }
   }
-}
-
-function parseRecordHead(line: string): { uid: number; base: string; physicalSize: number; headerLength: number; structureLength: number } | undefined {
-  const f = line.split('\t');
-  if (f.length !== 5) return undefined;
-  const uid = Number(f[0]);
-  const physicalSize = Number(f[2]);
-  const headerLength = Number(f[3]);
-  const structureLength = Number(f[4]);
-  if (!(uid > 0) || !(physicalSize >= 0) || !(headerLength >= 0) || !(structureLength > 0)) return undefined;
-  return { uid, base: unescapeBase(f[1]), physicalSize, headerLength, structureLength };
-}
-
-/** One data record at `at` in buf[0, end): the entry, or whether it is cut off or broken. */
-function decodeRecord(buf: Buffer, at: number, end: number): { entry: InfoEntry; uid: number; next: number } | 'partial' | 'bad' {
-  if (at >= end) return 'partial';
-  const nl = buf.indexOf(0x0a, at);
-  if (nl < 0 || nl >= end) return end - at > 4096 ? 'bad' : 'partial';
-  const head = parseRecordHead(buf.toString('utf8', at, nl));
-  if (!head) return 'bad';
-  const headerStart = nl + 1;
-  const structureStart = headerStart + head.headerLength;
-  const next = structureStart + head.structureLength + 1;
-  if (next > end) return 'partial';
-  if (buf[next - 1] !== 0x0a) return 'bad';
-  let structure: MimePart;
-  try {
-    structure = JSON.parse(buf.toString('utf8', structureStart, next - 1)) as MimePart;
-  } catch {
-    return 'bad';
-  }
-  internStrings(structure);
-  const info: MessageInfo = {
-    // A copy, so the window buffer can go.
-    header: copyHeader(buf.subarray(headerStart, structureStart)),
-    structure,
-    physicalSize: head.physicalSize,
-  };
-  return { entry: { base: head.base, info, bytes: estimateBytes(head.headerLength, head.structureLength) }, uid: head.uid, next };
 }
 
 function recentPath(files: { meta: string }): string {

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { StringDecoder } from 'node:string_decoder';
 import { StorageError } from '../types.js';
 
 /** Promisified callback API: one thread-pool round trip each, without FileHandle overhead. */
@@ -40,6 +41,36 @@ export async function writeAll(fd: number, data: Buffer): Promise<void> {
     const chunk = Math.min(data.length - done, 4 * 1024 * 1024);
     done += data.length <= SYNC_WRITE_MAX ? fsSync.writeSync(fd, data, done, chunk) : await fsAsync.write(fd, data, done, chunk, null);
   }
+}
+
+/** The buffer readTextSync reads through (synchronous use only). */
+const TEXT_SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Bytes [start, end) of an open file as UTF-8 text, read 64 KB at a time through one buffer,
+ * and the offset just after the last LF among them (start when there is none).
+ *
+ * Why not one Buffer of the file's size: glibc serves a big allocation with its own mmap, and
+ * freeing it raises the threshold under which later allocations come from the heap (up to
+ * 32 MB), after which freed memory tends to stay in the process. State files of a big
+ * mailbox are megabytes; reading them this way keeps every transient Buffer small.
+ */
+export function readTextSync(fd: number, start: number, end: number): { text: string; afterLastLf: number } {
+  const decoder = new StringDecoder('utf8');
+  let text = '';
+  let afterLastLf = start;
+  let pos = start;
+  while (pos < end) {
+    const n = fsSync.readSync(fd, TEXT_SCRATCH, 0, Math.min(TEXT_SCRATCH.length, end - pos), pos);
+    if (n === 0) break;
+    const chunk = TEXT_SCRATCH.subarray(0, n);
+    const lf = chunk.lastIndexOf(0x0a);
+    if (lf >= 0) afterLastLf = pos + lf + 1;
+    text += decoder.write(chunk);
+    pos += n;
+  }
+  text += decoder.end();
+  return { text, afterLastLf };
 }
 
 export function closeQuietly(fd: number): void {

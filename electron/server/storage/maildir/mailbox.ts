@@ -25,6 +25,7 @@ import fs from 'node:fs/promises';
 import fsSync, { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import type { MailboxChange, MailboxStatus, MessageInfo, MessageMeta, StoreMode } from '../types.js';
+import type { MimePart } from '../../mime/types.js';
 import { StorageError } from '../types.js';
 import { type CacheFiles, MailboxCache, cachePaths, infoMemory, readFirstRecentUid, writeFirstRecentUid } from './cache.js';
 import { takeDotlock, type Dotlock } from './dotlock.js';
@@ -43,7 +44,7 @@ import { applyStoreMode, parseFlagArgs } from './flags.js';
 import { ensureMaildirDirs } from './folders.js';
 import { FsContext, closeQuietly, dirMtimeSync, errCode, fsAsync, fsyncDir, isNotFound, mapLimit, statIfExists, toStorageError, yieldToLoop } from './fsutil.js';
 import { type KeywordsState, emptyKeywords, ensureKeywords, keywordIndex, readKeywords } from './keywords.js';
-import { measureFileFacts, measureFileSync, openMessageFile, parseMessageFile, statMessageFile, statMessageFileAsync } from './messagefile.js';
+import { measureFileFacts, measureFileSync, openMessageFile, parseMessageFile, parseMessageFileSync, statMessageFile, statMessageFileAsync } from './messagefile.js';
 import {
   UIDLIST,
   UidlistError,
@@ -104,6 +105,8 @@ export interface Incoming {
 const READ_PARALLELISM = 16;
 /** stat() calls in flight at a time (prefetch of INTERNALDATE only). */
 const STAT_PARALLELISM = 32;
+/** read() of at most this many bytes reads synchronously (see read()). */
+const SYNC_READ_MAX = 256 * 1024;
 /** Synchronous renames/unlinks between two turns of the event loop (other sessions go on). */
 const SYNC_BATCH = 256;
 /** A directory scanned at least this long after its mtime need not be read again while the mtime is unchanged. */
@@ -808,6 +811,7 @@ export class Mailbox {
       if (initial) {
         this.uidValidity = state.header.uidValidity;
         this.cache = new MailboxCache(this.dir, this.cacheFiles, this.fsx);
+        this.cache.reparse = (uid) => this.reparseSync(uid);
         await this.cache.load(this.uidValidity);
         this.firstRecentUid = (await this.cache.loadFirstRecentUid()) ?? (await this.firstSight(state));
       } else if (state.header.uidValidity !== this.uidValidity) {
@@ -1103,8 +1107,21 @@ export class Mailbox {
     }
     const info: MessageInfo = { header: parsed.header, structure: parsed.structure, physicalSize: parsed.physicalSize };
     this.learnFacts(m, parsed.facts.vsize, parsed.facts.mtime);
-    if (cache && cache === this.cache) cache.putInfo(m.uid, base, info);
-    return info;
+    return cache && cache === this.cache ? cache.putInfo(m.uid, base, info) : info;
+  }
+
+  /**
+   * The MIME structure of a message parsed synchronously: the cache's fallback when a record
+   * it has handed out turns out damaged (see MailboxCache.reparse).
+   */
+  private reparseSync(uid: number): MimePart {
+    const m = this.messageOrThrow(uid);
+    try {
+      return parseMessageFileSync(this.pathOf(m)).structure;
+    } catch (err) {
+      if (isNotFound(err)) throw new StorageError('EXPUNGEISSUED', `Message ${uid} was expunged`);
+      throw toStorageError(err, `parse ${m.filename}`);
+    }
   }
 
   async read(uid: number, start = 0, end?: number): Promise<Buffer> {
@@ -1128,8 +1145,11 @@ export class Mailbox {
       const to = Math.max(from, Math.min(end ?? size, size));
       const buf = Buffer.allocUnsafe(to - from);
       let got = 0;
+      // Small reads are made synchronously: a thread-pool round trip costs far more than
+      // copying a few KB from the page cache, and this thread serves nothing but IMAP.
+      const sync = buf.length <= SYNC_READ_MAX;
       while (got < buf.length) {
-        const bytesRead = await fsAsync.read(fd, buf, got, buf.length - got, from + got);
+        const bytesRead = sync ? fsSync.readSync(fd, buf, got, buf.length - got, from + got) : await fsAsync.read(fd, buf, got, buf.length - got, from + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -1728,3 +1748,14 @@ export function runPair<T>(a: Mailbox, b: Mailbox, fn: () => Promise<T>): Promis
 }
 
 export { baseOf };
+
+// TEMP-MEMLOG (remove before finishing)
+import v8tmp from 'node:v8';
+if (process.env.ROOST_MEMLOG) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const h = v8tmp.getHeapStatistics();
+    const sp = v8tmp.getHeapSpaceStatistics().map((s) => `${s.space_name.replace('_space', '')}=${(s.space_size / 1048576).toFixed(1)}/${(s.space_used_size / 1048576).toFixed(1)}`).join(' ');
+    process.stderr.write(`MEMLOG rss=${(m.rss / 1048576).toFixed(1)} heapTotal=${(m.heapTotal / 1048576).toFixed(1)} heapUsed=${(m.heapUsed / 1048576).toFixed(1)} ext=${(m.external / 1048576).toFixed(1)} ab=${(m.arrayBuffers / 1048576).toFixed(1)} malloced=${(h.malloced_memory / 1048576).toFixed(1)} infoUsed=${(infoMemory.used / 1048576).toFixed(1)} ${sp}\n`);
+  }, 1000).unref();
+}

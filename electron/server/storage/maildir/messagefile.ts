@@ -151,6 +151,72 @@ export function measureFileSync(file: string): FileFacts {
 }
 
 /**
+ * Splits off the header block (everything before the first empty line) while a file streams
+ * past in chunks, and counts bare LFs for the CRLF size. The chunk buffer may be reused
+ * between calls: what is kept is copied.
+ */
+class ParseState {
+  readonly parser = new StructureParser();
+  /** Copies of the chunks before the one where the header ends (a header over 64 KB). */
+  private readonly headerChunks: Buffer[] = [];
+  private header: Buffer | undefined;
+  // Line state across chunks: absolute start of the current line, its length so far, and
+  // whether it is only a CR so far (so "\r\n" counts as the empty line).
+  private lineStart = 0;
+  private lineLen = 0;
+  private onlyCr = true;
+  private extra = 0;
+  private prev = -1;
+  offset = 0;
+
+  write(chunk: Buffer): void {
+    const bytesRead = chunk.length;
+    this.extra += bareLfs(chunk, this.prev);
+    this.prev = chunk[bytesRead - 1];
+    if (!this.header) {
+      let found = false;
+      let { lineStart, lineLen, onlyCr } = this;
+      for (let i = 0; i < bytesRead; i++) {
+        const c = chunk[i];
+        if (c === 0x0a) {
+          if (lineLen === 0 || (lineLen === 1 && onlyCr)) {
+            found = true;
+            break;
+          }
+          lineStart = this.offset + i + 1;
+          lineLen = 0;
+          onlyCr = true;
+        } else {
+          lineLen++;
+          if (c !== 0x0d) onlyCr = false;
+        }
+      }
+      this.lineStart = lineStart;
+      this.lineLen = lineLen;
+      this.onlyCr = onlyCr;
+      if (found) {
+        // The header is the file's first lineStart bytes (the empty line starts there;
+        // "\r\n" may have begun in the chunk before).
+        this.headerChunks.push(chunk.subarray(0, Math.max(0, lineStart - this.offset)));
+        this.header = joinHeader(this.headerChunks, lineStart);
+      } else {
+        this.headerChunks.push(Buffer.from(chunk)); // the buffer is reused for the next chunk
+      }
+    }
+    this.parser.write(chunk);
+    this.offset += bytesRead;
+  }
+
+  end(mtimeMs: number): MessageInfo & { facts: FileFacts } {
+    const structure = this.parser.end();
+    // No empty line: the whole file is the header.
+    const header = this.header ?? copyHeader(this.headerChunks.length === 1 ? this.headerChunks[0] : Buffer.concat(this.headerChunks));
+    const size = this.offset;
+    return { header, structure, physicalSize: size, facts: { size, vsize: size + this.extra, mtime: Math.round(mtimeMs) } };
+  }
+}
+
+/**
  * Stream a message file through the MIME structure parser, keeping the header bytes
  * (everything before the first empty line) on the side; also measures the file (FileFacts),
  * since it is read completely anyway. The parser copies what it keeps, so one read buffer
@@ -161,59 +227,35 @@ export async function parseMessageFile(file: string): Promise<MessageInfo & { fa
   const buf = takeChunk();
   try {
     const st = fsSync.fstatSync(fd);
-    const parser = new StructureParser();
-    /** Copies of the chunks before the one where the header ends (a header over 64 KB). */
-    const headerChunks: Buffer[] = [];
-    let header: Buffer | undefined;
-    // Line state across chunks: absolute start of the current line, its length so far, and
-    // whether it is only a CR so far (so "\r\n" counts as the empty line).
-    let lineStart = 0;
-    let lineLen = 0;
-    let onlyCr = true;
-    let extra = 0;
-    let prev = -1;
-    let offset = 0;
+    const state = new ParseState();
     for (;;) {
-      const bytesRead = await fsAsync.read(fd, buf, 0, buf.length, offset);
+      const bytesRead = await fsAsync.read(fd, buf, 0, buf.length, state.offset);
       if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      extra += bareLfs(chunk, prev);
-      prev = chunk[bytesRead - 1];
-      if (!header) {
-        let found = false;
-        for (let i = 0; i < bytesRead; i++) {
-          const c = chunk[i];
-          if (c === 0x0a) {
-            if (lineLen === 0 || (lineLen === 1 && onlyCr)) {
-              found = true;
-              break;
-            }
-            lineStart = offset + i + 1;
-            lineLen = 0;
-            onlyCr = true;
-          } else {
-            lineLen++;
-            if (c !== 0x0d) onlyCr = false;
-          }
-        }
-        if (found) {
-          // The header is the file's first lineStart bytes (the empty line starts there;
-          // "\r\n" may have begun in the chunk before).
-          headerChunks.push(chunk.subarray(0, Math.max(0, lineStart - offset)));
-          header = joinHeader(headerChunks, lineStart);
-        } else {
-          headerChunks.push(Buffer.from(chunk)); // the buffer is reused for the next chunk
-        }
-      }
-      parser.write(chunk);
-      offset += bytesRead;
+      state.write(buf.subarray(0, bytesRead));
       // A short read once fstat's size is reached is the end (saves the read() that returns 0).
-      if (bytesRead < buf.length && offset >= st.size) break;
+      if (bytesRead < buf.length && state.offset >= st.size) break;
     }
-    const structure = parser.end();
-    // No empty line: the whole file is the header.
-    header ??= copyHeader(headerChunks.length === 1 ? headerChunks[0] : Buffer.concat(headerChunks));
-    return { header, structure, physicalSize: offset, facts: { size: offset, vsize: offset + extra, mtime: Math.round(st.mtimeMs) } };
+    return state.end(st.mtimeMs);
+  } finally {
+    giveChunk(buf);
+    closeQuietly(fd);
+  }
+}
+
+/** parseMessageFile without yielding (a fallback that must answer synchronously). */
+export function parseMessageFileSync(file: string): MessageInfo & { facts: FileFacts } {
+  const fd = openMessageFile(file);
+  const buf = takeChunk();
+  try {
+    const st = fsSync.fstatSync(fd);
+    const state = new ParseState();
+    for (;;) {
+      const bytesRead = fsSync.readSync(fd, buf, 0, buf.length, state.offset);
+      if (bytesRead === 0) break;
+      state.write(buf.subarray(0, bytesRead));
+      if (bytesRead < buf.length && state.offset >= st.size) break;
+    }
+    return state.end(st.mtimeMs);
   } finally {
     giveChunk(buf);
     closeQuietly(fd);

@@ -21,7 +21,7 @@ import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { baseOf } from './filename.js';
-import { FsContext, closeQuietly, fsAsync, statIfExists, writeAll } from './fsutil.js';
+import { FsContext, closeQuietly, fsAsync, readTextSync, statIfExists, writeAll } from './fsutil.js';
 
 export const UIDLIST = 'dovecot-uidlist';
 
@@ -201,23 +201,20 @@ export async function readUidlist(dir: string, prev?: UidlistState): Promise<Uid
   try {
     const st = fsSync.fstatSync(fd);
     if (prev && prev.ino === st.ino && st.size === prev.size && st.mtimeMs === prev.mtimeMs) return prev;
+    // Read as text in small pieces (readTextSync): the file of a big mailbox is megabytes.
     if (prev && prev.ino === st.ino && st.size > prev.parsedBytes && prev.parsedBytes > 0 && sameHeader(fd, prev)) {
-      const length = st.size - prev.parsedBytes;
-      const buf = Buffer.alloc(length);
-      const bytesRead = readFully(fd, buf, prev.parsedBytes);
-      const data = buf.subarray(0, bytesRead);
-      const complete = data.lastIndexOf(0x0a) + 1;
-      parseRecords(data.toString('utf8', 0, complete), prev);
-      prev.parsedBytes += complete;
+      const { text, afterLastLf } = readTextSync(fd, prev.parsedBytes, st.size);
+      parseRecords(text.slice(0, text.lastIndexOf('\n') + 1), prev);
+      prev.parsedBytes = afterLastLf;
       prev.size = st.size;
       prev.mtimeMs = st.mtimeMs;
       return prev;
     }
-    const buf = Buffer.allocUnsafe(st.size);
-    const data = buf.subarray(0, readFully(fd, buf, 0));
-    const nl = data.indexOf(0x0a);
+    const { text, afterLastLf } = readTextSync(fd, 0, st.size);
+    const nl = text.indexOf('\n');
     if (nl < 0) throw new UidlistError('no header line');
-    const headerLine = data.toString('utf8', 0, nl);
+    // A copy: a slice would keep the whole text alive even when no record refers to it.
+    const headerLine = Buffer.from(text.slice(0, nl), 'utf8').toString('utf8');
     const state: UidlistState = {
       header: parseHeader(headerLine),
       uids: new Map(),
@@ -230,9 +227,8 @@ export async function readUidlist(dir: string, prev?: UidlistState): Promise<Uid
       parsedBytes: 0,
       headerLine,
     };
-    const complete = data.lastIndexOf(0x0a) + 1;
-    parseRecords(data.toString('utf8', nl + 1, complete), state);
-    state.parsedBytes = complete;
+    parseRecords(text.slice(nl + 1, Math.max(nl + 1, text.lastIndexOf('\n') + 1)), state);
+    state.parsedBytes = afterLastLf;
     if (state.header.version < 3) state.needsRewrite = true;
     return state;
   } finally {
