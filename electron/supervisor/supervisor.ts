@@ -10,12 +10,27 @@
 //
 // Everything the supervisor has to say goes out as ServerEvents too ('error', and 'log' records from the
 // 'master' service, in Dovecot's style), so consumers handle one stream.
+import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { LogLevel, ServerEvent } from '../shared/events.js';
 import type { ServerSettings } from '../shared/settings-types.js';
 import {
   isWorkerToSupervisor, type WorkerOp, type WorkerOps, type WorkerRequest, type WorkerStatus,
 } from '../shared/worker-messages.js';
+
+/**
+ * V8 heap limits of the server worker, for memory: the default young generation (up to
+ * 3 x 16 MB) is replaced by 8 MB, which saves ~25 MB of RSS and measured no slower (the
+ * server's objects are either short-lived or kept for good). The old generation's cap only
+ * matters for how far V8 lets garbage grow between full collections: with a cap of 2 GB or
+ * more it lets the heap grow 4-fold, under 2 GB about 2-fold (measured: ~25 MB less RSS with a
+ * 10,000-message mailbox). It never raises the default (which depends on the machine's memory).
+ */
+function workerHeapLimits(): { maxYoungGenerationSizeMb: number; maxOldGenerationSizeMb?: number } {
+  const defaultMb = Math.floor(getHeapStatistics().heap_size_limit / (1024 * 1024));
+  return { maxYoungGenerationSizeMb: 8, ...(defaultMb > WORKER_OLD_GENERATION_MB ? { maxOldGenerationSizeMb: WORKER_OLD_GENERATION_MB } : {}) };
+}
+const WORKER_OLD_GENERATION_MB = 2000;
 
 export type SupervisorState = 'stopped' | 'starting' | 'running' | 'stopping' | 'crashed' | 'failed';
 
@@ -274,7 +289,7 @@ export class Supervisor {
   }
 
   private spawn(): WorkerHandle {
-    const worker = new Worker(this.script, process.env.ROOST_TMP_YG ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.ROOST_TMP_YG) } } : undefined);
+    const worker = new Worker(this.script, { resourceLimits: workerHeapLimits() });
     let resolveExit!: (code: number) => void;
     const handle: WorkerHandle = { worker, exitExpected: false, exited: new Promise<number>((r) => { resolveExit = r; }) };
     this.current = handle;

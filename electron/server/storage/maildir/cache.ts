@@ -112,12 +112,19 @@ export const infoMemory: { budget: number; used: number; reclaim?: (need: number
 };
 
 /**
- * A header block parsed from a message file, in memory of its own: a copy, so the read
- * buffer it came from can be reused. (It lives only until the record is in the cache.)
+ * A copy of bytes in memory of its own (a header parsed from a message file, so the read
+ * buffer it came from can be reused; a record read from the data file). Not from Node's
+ * shared 8 KB pool: the pool's current slab lives across several young-generation
+ * collections, gets promoted, and then keeps every Buffer ever cut from it (garbage or not)
+ * until a full collection; these copies are short-lived and should die young.
  */
-export function copyHeader(src: Buffer): Buffer {
-  return Buffer.from(src);
+export function copyBytes(src: Buffer, start = 0, end = src.length): Buffer {
+  const out = Buffer.allocUnsafeSlow(end - start);
+  src.copy(out, 0, start, end);
+  return out;
 }
+
+export const copyHeader = (src: Buffer): Buffer => copyBytes(src);
 
 /**
  * A MessageInfo over cache bytes (a memory chunk or a window read from the data file). The
@@ -281,7 +288,8 @@ export class MailboxCache {
   private batchUsed = 0;
   private pendingBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** compactIfNeeded() is replacing the files (flush() waits). */
+  private compacting = false;
   private metaLines = 0;
   private dataSize = 0;
   private dataLiveBytes = 0;
@@ -537,45 +545,44 @@ export class MailboxCache {
 
   /** Write queued records (data first, then the lines that point to them). */
   flush(): Promise<void> {
-    if (this.disabled || (this.pendingMeta.length === 0 && this.pendingData.length === 0)) return this.flushing;
+    if (this.disabled || (this.pendingMeta.length === 0 && this.pendingData.length === 0)) return Promise.resolve();
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     }
-    const records = this.pendingData;
-    const meta = this.pendingMeta;
-    // The data bytes are copied out now: the batch buffer takes new records at once.
-    const data = records.length > 0 ? Buffer.from(this.batch.subarray(0, this.batchUsed)) : undefined;
+    if (this.compacting) {
+      // The data file is being replaced: these go to the new one afterwards.
+      this.scheduleFlush();
+      return Promise.resolve();
+    }
+    // Written at once, synchronously: appends of at most ~100 KB to the page cache cost less
+    // than copying the batch for a later write, and the batch buffer is free again at once.
+    try {
+      let lines = this.pendingMeta.join('');
+      if (this.pendingData.length > 0) lines += this.writeData(this.pendingData, this.batch.subarray(0, this.batchUsed));
+      if (lines !== '') {
+        fsSync.appendFileSync(this.files.meta, lines);
+        this.noteMetaIdentity();
+      }
+    } catch (err) {
+      this.disable(err);
+    }
     this.pendingData = [];
     this.pendingMeta = [];
     this.pendingBytes = 0;
     this.batchUsed = 0;
     if (this.batch.length > BATCH_SIZE) this.batch = Buffer.alloc(0);
-    // Writes are chained so records keep their order.
-    this.flushing = this.flushing.then(async () => {
-      if (this.disabled) return;
-      try {
-        let lines = meta.join('');
-        if (data) lines += await this.writeData(records, data);
-        if (lines !== '') {
-          fsSync.appendFileSync(this.files.meta, lines);
-          this.noteMetaIdentity();
-        }
-      } catch (err) {
-        this.disable(err);
-      }
-    });
-    return this.flushing;
+    return Promise.resolve();
   }
 
   /** Append data records (`data` holds them back to back); returns the P lines for them. */
-  private async writeData(records: { uid: number; base: string; start: number; length: number }[], data: Buffer): Promise<string> {
+  private writeData(records: { uid: number; base: string; start: number; length: number }[], data: Buffer): string {
     const fd = fsSync.openSync(this.files.data, FS.O_WRONLY | FS.O_APPEND);
     let lines = '';
     try {
       // Appends are ours alone (the file is Roost's); the offset is the size before them.
       const offset = fsSync.fstatSync(fd).size;
-      await writeAll(fd, data);
+      for (let done = 0; done < data.length; ) done += fsSync.writeSync(fd, data, done, data.length - done);
       for (const r of records) {
         lines += `P\t${r.uid}\t${offset + r.start}\t${r.length}\t${escapeBase(r.base)}\n`;
         this.metaLines++;
@@ -814,8 +821,7 @@ export class MailboxCache {
     const headerLength = rec.head.headerLength;
     const jsonLength = rec.head.structureLength;
     // A copy (young garbage once used): a view would keep the whole window alive.
-    const payload = Buffer.allocUnsafe(headerLength + jsonLength);
-    w.buf.copy(payload, 0, rec.payload, rec.payload + headerLength + jsonLength);
+    const payload = copyBytes(w.buf, rec.payload, rec.payload + headerLength + jsonLength);
     return new StoredInfo(payload, 0, headerLength, headerLength + jsonLength, rec.head.physicalSize, this.fallback(uid));
   }
 
@@ -1067,8 +1073,8 @@ export class MailboxCache {
     const dataBloated = this.dataSize > 2 * this.dataLiveBytes + 512 * 1024;
     if (!metaBloated && !dataBloated) return;
     await this.flush();
-    await this.flushing;
     const generation = crypto.randomBytes(8).toString('hex');
+    this.compacting = true;
     try {
       const liveUids = new Set(live.map((m) => m.uid));
       for (const [uid, slot] of [...this.slotOf]) if (!liveUids.has(uid)) this.dropSlot(uid, slot);
@@ -1154,6 +1160,8 @@ export class MailboxCache {
       this.debug(`compacted (${live.length} messages)`);
     } catch (err) {
       this.disable(err);
+    } finally {
+      this.compacting = false;
     }
   }
 

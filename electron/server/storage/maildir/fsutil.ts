@@ -35,11 +35,33 @@ export const fsAsync = {
 export const SYNC_WRITE_MAX = 256 * 1024;
 
 /** Write all of `data` at the current position (appending for O_APPEND descriptors). */
-export async function writeAll(fd: number, data: Buffer): Promise<void> {
+export async function writeAll(fd: number, data: Buffer, sync = data.length <= SYNC_WRITE_MAX): Promise<void> {
   let done = 0;
   while (done < data.length) {
     const chunk = Math.min(data.length - done, 4 * 1024 * 1024);
-    done += data.length <= SYNC_WRITE_MAX ? fsSync.writeSync(fd, data, done, chunk) : await fsAsync.write(fd, data, done, chunk, null);
+    done += sync ? fsSync.writeSync(fd, data, done, chunk) : await fsAsync.write(fd, data, done, chunk, null);
+  }
+}
+
+/** Characters per piece of writeText (at most 3 bytes each in UTF-8: under 128 KB). */
+const TEXT_PIECE = 32 * 1024;
+
+/**
+ * Write a string at the current position, encoded a piece at a time (see readTextSync for
+ * why no Buffer of the whole text is made).
+ */
+export async function writeText(fd: number, text: string): Promise<void> {
+  for (let i = 0; i < text.length; ) {
+    let end = Math.min(text.length, i + TEXT_PIECE);
+    if (end < text.length) {
+      // Pieces end with a whole line when they can (a reader may look while we append),
+      // and never split a surrogate pair.
+      const lf = text.lastIndexOf('\n', end - 1);
+      if (lf >= i) end = lf + 1;
+      else if ((text.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
+    }
+    await writeAll(fd, Buffer.from(text.slice(i, end), 'utf8'), text.length <= SYNC_WRITE_MAX);
+    i = end;
   }
 }
 
@@ -183,7 +205,7 @@ export class FsContext {
     const fd = fsSync.openSync(file, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY, mode);
     try {
       this.fchownNewSync(fd, path.dirname(file));
-      await writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      await (typeof data === 'string' ? writeText(fd, data) : writeAll(fd, data));
       // Before the fsync, so the mtime is durable with the data.
       if (mtimeMs !== undefined) fsSync.futimesSync(fd, new Date(), new Date(mtimeMs));
       await fsAsync.fsync(fd);

@@ -21,7 +21,7 @@ import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { baseOf } from './filename.js';
-import { FsContext, closeQuietly, fsAsync, readTextSync, statIfExists, writeAll } from './fsutil.js';
+import { FsContext, closeQuietly, fsAsync, readTextSync, statIfExists, writeText } from './fsutil.js';
 
 export const UIDLIST = 'dovecot-uidlist';
 
@@ -277,8 +277,7 @@ export async function appendRecords(dir: string, state: UidlistState, records: {
     if (st.ino !== state.ino || st.size !== state.parsedBytes) return false;
     let text = '';
     for (const r of records) text += formatRecord(r.uid, r.base, r.ext);
-    const bytes = Buffer.from(text);
-    await writeAll(fd, bytes);
+    await writeText(fd, text);
     await fsAsync.fsync(fd);
     const after = fsSync.fstatSync(fd);
     for (const r of records) {
@@ -286,7 +285,7 @@ export async function appendRecords(dir: string, state: UidlistState, records: {
       if (r.ext) state.ext.set(r.base, r.ext);
       if (r.uid > state.maxUid) state.maxUid = r.uid;
     }
-    state.parsedBytes += bytes.length;
+    state.parsedBytes += Buffer.byteLength(text, 'utf8');
     state.size = after.size;
     state.mtimeMs = after.mtimeMs;
     return true;
