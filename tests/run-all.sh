@@ -2,7 +2,7 @@
 # `npm test`: everything that proves Roost, in one run.
 #
 #   1. installs the Debian packages the interop tests drive (dovecot-imapd, isync,
-#      offlineimap, python3) when missing and we are root or have passwordless sudo,
+#      offlineimap, python3, postfix, swaks, chromium) when missing and we are root or have passwordless sudo,
 #      without leaving a system Dovecot running;
 #   2. builds (node build/build.mjs)           -> counted as one test;
 #   3. type-checks (tsc --noEmit)              -> counted as one test;
@@ -70,12 +70,19 @@ install_packages() {
   command -v mbsync >/dev/null 2>&1 || missing+=(isync)
   command -v offlineimap >/dev/null 2>&1 || missing+=(offlineimap)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  [ -x /usr/sbin/postfix ] || missing+=(postfix)
+  command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -eq 0 ]; then return 0; fi
   if ! can_install; then
     log "missing ${missing[*]} and cannot install them (need root or passwordless sudo, and apt-get); the tests that need them will be skipped"
     return 0
   fi
   log "installing ${missing[*]}"
+  # Postfix asks which configuration to install: none (the tests write their own).
+  if printf ' %s ' "${missing[*]}" | grep -q ' postfix '; then
+    echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections 2>/dev/null || true
+  fi
   # policy-rc.d exit 101 = "action forbidden": package scripts must not start services
   # (invoke-rc.d(8)); removed again afterwards if we created it.
   local policy_created=0 policy="${ROOST_POLICY_RC:-/usr/sbin/policy-rc.d}"

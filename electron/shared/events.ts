@@ -20,6 +20,15 @@ export type ServerEvent =
   | { type: 'login-failed'; session: string; user?: string; method: string; remote: string; reason: string; time: number }
   | { type: 'mailbox-selected'; session: string; user: string; mailbox: string | null; time: number }
   | { type: 'mailbox-changed'; user: string; mailbox: string; exists: number; time: number }
+  /**
+   * A message arrived from outside Roost (Postfix's delivery into new/, or a file put into cur/),
+   * noticed by the maildir watcher. `deliveredAt` is the file's mtime (when it was written),
+   * `noticedAt` when Roost saw it; both ms since epoch. `from`/`subject` are decoded for display.
+   */
+  | {
+      type: 'delivered'; user: string; mailbox: string; uid: number; from: string; subject: string; size: number;
+      deliveredAt: number; noticedAt: number;
+    }
   | { type: 'error'; message: string; code?: string; time: number }
   | { type: 'log'; record: LogRecord };
 
