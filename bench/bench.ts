@@ -22,6 +22,7 @@ import { Prng } from './prng.js';
 import { dropCaches, environment, freePort, measureMemory, sleep, type BenchServer, type MemSample } from './procs.js';
 import { ROWS, printEnvironment, printTable, type Cell, type RowKey, type SizeResult, type Workload, WORKLOADS } from './report.js';
 import { startRoost } from './roost.js';
+import { measureDelivery, printDeliveryTable, type DeliveryFigures } from './delivery.js';
 
 const PASSWORD = 'bench-pw';
 const DOMAIN = 'bench.example';
@@ -186,6 +187,8 @@ interface RunContext {
 
 class ServerRun {
   readonly cells = new Map<RowKey, Cell>();
+  /** The delivery workload's figures, or why they could not be measured (bench/delivery.ts). */
+  delivery: DeliveryFigures | string | undefined;
   private server: BenchServer | null = null;
   private dead: string | null = null;
   private uidToId = new Map<number, string>();
@@ -644,6 +647,24 @@ class ServerRun {
           this.cells.set('append', timeCell(ms, `${Math.round((msgs.length * 1000) / ms)}/s${plus ? '' : ', no LITERAL+'}`));
         });
       }
+      if (only.has('delivery')) {
+        progress(`${this.name} @ ${this.truth.size}: delivery`);
+        settle();
+        await this.attempt([], async () => {
+          this.delivery = await measureDelivery({
+            host: '127.0.0.1',
+            port: s().port,
+            user: this.mainUser,
+            password: PASSWORD,
+            maildir: path.join(this.home(this.mainUser), 'maildir'),
+            owner: this.ctx.owner,
+            tag: `${this.ctx.tag}-${this.name.toLowerCase()}-${this.truth.size}`,
+            progress,
+          });
+        }).then(() => {
+          this.delivery ??= this.dead ?? 'failed (see progress output)';
+        });
+      }
       const mc = main as ImapClient | null;
       if (mc) await mc.logout();
     } finally {
@@ -731,12 +752,16 @@ async function main(): Promise<number> {
       });
       progress(corpus.generated ? `  generated into ${corpus.dir}` : `  cached: ${corpus.dir}`);
       const res: SizeResult = { size, stats: corpusStats(corpus.truth), truth: summaryOfTruth(corpus.truth), cells: {} };
+      const deliveries: Partial<Record<ServerName, DeliveryFigures | string>> = {};
       for (const name of opts.servers) {
-        const cells = await new ServerRun(ctx, name, corpus).run();
+        const run = new ServerRun(ctx, name, corpus);
+        const cells = await run.run();
         for (const [k, c] of cells) (res.cells[k] ??= {})[name] = c;
+        if (run.delivery !== undefined) deliveries[name] = run.delivery;
       }
       results.push(res);
-      wrong += printTable(res, opts.only, opts.repeats);
+      if (ROWS.some((r) => opts.only.has(r.workload))) wrong += printTable(res, opts.only, opts.repeats);
+      if (opts.only.has('delivery')) wrong += printDeliveryTable(size, deliveries);
     }
   } finally {
     for (const s of ctx.active) await s.stop().catch(() => {});

@@ -4,7 +4,7 @@
 import type { CorpusStats } from './corpus.js';
 import type { Environment } from './procs.js';
 
-export const WORKLOADS = ['open', 'headers', 'search', 'body', 'memory', 'flags', 'append'] as const;
+export const WORKLOADS = ['open', 'headers', 'search', 'body', 'memory', 'flags', 'append', 'delivery'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export type RowKey =

@@ -13,7 +13,14 @@ export interface CliArgs {
   dataDir?: string;
   /** doveconf -P */
   showPassword: boolean;
+  /** --ui-port N: port of the web interface (0 = any free port); undefined = the default (8143, or any free one if taken). */
+  uiPort?: number;
+  /** --no-ui: no web interface. */
+  noUi: boolean;
 }
+
+/** The web interface's default port; when it is taken, any free port is used instead (and Roost says so). */
+export const DEFAULT_UI_PORT = 8143;
 
 /** A usage error: printed as one line, exit status 2. */
 export class CliUsageError extends Error {
@@ -45,18 +52,24 @@ Options:
   -o KEY=VALUE        set any setting by its Dovecot name, e.g. -o disable_plaintext_auth=no (repeatable)
   --data-dir DIR      where Roost keeps the generated password and its log (default: ~/.local/share/roost,
                       $XDG_DATA_HOME/roost; macOS ~/Library/Application Support/Roost; Windows %APPDATA%\\Roost)
+  --ui-port N         port of the web interface on 127.0.0.1 (default 8143, or a free one if that is
+                      taken; 0 = any free port). Roost prints its address with a secret token:
+                      web ui: http://127.0.0.1:N/?token=...
+  --no-ui             do not start the web interface
   -P, --show-password doveconf: print the password instead of masking it
   -h, --help          show this help
   -V, --version       show the version
 
-Order of precedence: flags, then ROOST_PASSWORD, then --config FILE, then defaults.
+Order of precedence: flags, then ROOST_PASSWORD, then --config FILE, then the saved settings
+(<data dir>/settings.json and <data dir>/password, written by the web interface or the desktop app),
+then defaults. Flags override the saved settings for this run only; the web interface shows which.
 Exit status: 0 after a clean stop, 1 when the server cannot run (e.g. port in use), 2 for bad flags or settings.`;
 
-const VALUE_FLAGS = new Set(['--vmail', '--listen', '--port', '--password', '--config', '--data-dir', '-o']);
-const KNOWN_FLAGS = [...VALUE_FLAGS, '--show-password', '-P', '--help', '-h', '--version', '-V'];
+const VALUE_FLAGS = new Set(['--vmail', '--listen', '--port', '--password', '--config', '--data-dir', '-o', '--ui-port']);
+const KNOWN_FLAGS = [...VALUE_FLAGS, '--show-password', '-P', '--help', '-h', '--version', '-V', '--no-ui'];
 
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const out: CliArgs = { command: 'serve', raw: {}, showPassword: false };
+  const out: CliArgs = { command: 'serve', raw: {}, showPassword: false, noUi: false };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -76,6 +89,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     if (arg === '-h' || arg === '--help') { out.command = 'help'; return out; }
     if (arg === '-V' || arg === '--version') { out.command = 'version'; return out; }
     if (arg === '-P' || arg === '--show-password') { out.showPassword = true; continue; }
+    if (arg === '--no-ui') { out.noUi = true; continue; }
     if (!VALUE_FLAGS.has(arg)) {
       const close = KNOWN_FLAGS.find((f) => f.startsWith(arg) || arg.startsWith(f));
       throw new CliUsageError(`unknown option ${arg}${close ? ` (did you mean ${close}?)` : ''}`);
@@ -96,6 +110,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case '--config': out.config = path.resolve(value); break;
       case '--data-dir': out.dataDir = path.resolve(value); break;
       case '-o': parseOverride(value, { kind: 'flag', flag: '-o' }, out.raw); break;
+      case '--ui-port':
+        if (!/^\d+$/.test(value) || Number(value) > 65535) throw new CliUsageError(`--ui-port: Invalid port number ${value} (use 0-65535)`);
+        out.uiPort = Number(value);
+        break;
     }
   }
   return out;

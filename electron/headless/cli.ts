@@ -2,9 +2,16 @@
 // through the supervisor, writes the log to <data dir>/logs/roost.log and stdout, and stops cleanly on
 // SIGINT/SIGTERM (sessions get `* BYE Server shutting down.`). `roost doveconf` prints the effective
 // settings like `doveconf -n`. Exit status: 0 clean stop, 1 cannot run, 2 bad flags/settings.
+//
+// `serve` also starts the web interface (web.ts: the desktop app's UI in a browser, on 127.0.0.1, guarded
+// by a random token printed once as `web ui: http://127.0.0.1:<port>/?token=<token>`) unless --no-ui.
+// Settings: the saved app settings (<data dir>/settings.json + the password file, written by the web
+// interface or the desktop app) are the lowest layer above the defaults; --config FILE, ROOST_PASSWORD and
+// flags override them for this run only (the web interface marks overridden fields, AppInfo.overrides).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { resolveUser } from '../server/auth/user.js';
 import { logRecord } from '../server/log.js';
@@ -14,10 +21,15 @@ import {
   SettingsError, buildSettings, defaultDataDir, doveconf, fileOwner, loadConfigFile, mergeRaw,
   type RawSettings, type SettingSource,
 } from '../shared/settings.js';
+import { ApiCallError } from '../shared/api-validate.js';
+import { explainStartError } from '../service/checks.js';
+import { PasswordFileStore } from '../service/secret-store.js';
+import { RoostService, composeSettingsRaw, isOwnVmail } from '../service/service.js';
+import { readSettingsFile } from '../service/settings-store.js';
 import { createLogWriter } from '../supervisor/log-writer.js';
 import { loadOrCreatePassword, readStoredPassword, type StoredPassword } from '../supervisor/password-store.js';
-import { Supervisor, SupervisorError } from '../supervisor/supervisor.js';
-import { CliUsageError, USAGE, parseArgs, type CliArgs } from './args.js';
+import { CliUsageError, DEFAULT_UI_PORT, USAGE, parseArgs, type CliArgs } from './args.js';
+import { startWebBridge, type WebBridge } from './web.js';
 
 const VERSION: string = pkg.version;
 const NAME = 'roost';
@@ -38,27 +50,29 @@ interface Loaded {
   /** Where the password came from, for the "how to connect" text. */
   passwordSource?: SettingSource;
   stored?: StoredPassword;
-  /** True when neither --vmail, mail_home nor userdb home chose the vmail directory. */
+  /** True when the vmail directory is Roost's own default inside the data directory (created on demand). */
   defaultVmail: boolean;
   dataDir: string;
+  /** --config FILE, ROOST_PASSWORD and flags: what overrides the saved settings for this run. */
+  overrides: RawSettings;
 }
 
-/** Flags over ROOST_PASSWORD over the config file over defaults. */
+/** Flags over ROOST_PASSWORD over the config file over the saved app settings over defaults. */
 function load(args: CliArgs, password: 'create' | 'read'): Loaded {
   const dataDir = args.dataDir ?? defaultDataDir();
   const fileRaw: RawSettings = args.config ? loadConfigFile(args.config) : {};
   const envRaw: RawSettings = {};
   const envPassword = process.env.ROOST_PASSWORD;
   if (envPassword) envRaw['passdb.password'] = { value: envPassword, source: { kind: 'env', name: 'ROOST_PASSWORD' } };
-  const raw = mergeRaw(fileRaw, envRaw, args.raw);
+  const overrides = mergeRaw(fileRaw, envRaw, args.raw);
+  const saved = readSettingsFile(dataDir);
   let stored: StoredPassword | undefined;
-  if (!raw['passdb.password']) {
+  if (!overrides['passdb.password']) {
     stored = password === 'create' ? loadOrCreatePassword(dataDir) : readStoredPassword(dataDir);
-    if (stored) raw['passdb.password'] = { value: stored.password, source: { kind: 'generated', file: stored.file } };
   }
-  const defaultVmail = !raw.vmail && !raw.mail_home && !raw['userdb.home'];
+  const raw = composeSettingsRaw(dataDir, saved, stored?.password, overrides);
   const settings = buildSettings(raw, { defaultVmail: path.join(dataDir, 'vmail') });
-  return { settings, passwordSource: raw['passdb.password']?.source, stored, defaultVmail, dataDir };
+  return { settings, passwordSource: raw['passdb.password']?.source, stored, defaultVmail: isOwnVmail(dataDir, settings.vmail), dataDir, overrides };
 }
 
 function doveconfCommand(args: CliArgs): number {
@@ -134,35 +148,6 @@ function connectHelp(l: Loaded, host: string, port: number, logFile: string): st
   return lines;
 }
 
-/** Why the server could not start, and what to do, as Dovecot's master would log it plus a hint. */
-function explainStartError(e: unknown, s: ServerSettings): string[] {
-  const code = e instanceof SupervisorError ? e.causeCode : (e as NodeJS.ErrnoException).code;
-  const message = e instanceof Error ? e.message : String(e);
-  const where = `${s.listen}:${s.port}`;
-  switch (code) {
-    case 'EADDRINUSE':
-      return [
-        `can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Address already in use.`,
-        `Another server (Dovecot, or another Roost) uses port ${s.port}: stop it, or use another port, e.g. --port ${s.port === 1143 ? 1144 : 1143}.`,
-      ];
-    case 'EACCES':
-      if (s.port < 1024) {
-        return [
-          `can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Permission denied.`,
-          `Port ${s.port} needs root or CAP_NET_BIND_SERVICE: run with --port 1143, or allow Node to bind low ports: sudo setcap 'cap_net_bind_service=+ep' $(which node)`,
-        ];
-      }
-      return [`can't listen on ${where}: bind(${s.listen}, ${s.port}) failed: Permission denied.`];
-    case 'EADDRNOTAVAIL':
-      return [`can't listen on ${where}: ${s.listen} is not an address of this machine (check --listen).`];
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return [`can't listen on ${where}: the name ${s.listen} does not resolve (check --listen).`];
-    default:
-      return [`the server could not start: ${message}`];
-  }
-}
-
 function ensureVmail(l: Loaded): void {
   const dir = l.settings.vmail;
   if (l.defaultVmail) {
@@ -178,6 +163,20 @@ function ensureVmail(l: Loaded): void {
   if (!st.isDirectory()) throw new SettingsError('vmail', `${dir} is not a directory`);
 }
 
+/** Starts the web interface: --ui-port, or the default port, or (when the default is taken) any free one. */
+async function startUi(args: CliArgs, service: RoostService): Promise<WebBridge> {
+  const rendererDir = fileURLToPath(new URL('./renderer/', import.meta.url));
+  if (args.uiPort !== undefined) return startWebBridge({ service, port: args.uiPort, rendererDir });
+  try {
+    return await startWebBridge({ service, port: DEFAULT_UI_PORT, rendererDir });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    const bridge = await startWebBridge({ service, port: 0, rendererDir });
+    out(`${NAME}: port ${DEFAULT_UI_PORT} is taken, so the web interface uses port ${bridge.port}`);
+    return bridge;
+  }
+}
+
 async function serveCommand(args: CliArgs): Promise<number> {
   const loaded = load(args, 'create');
   const s = loaded.settings;
@@ -188,10 +187,17 @@ async function serveCommand(args: CliArgs): Promise<number> {
   const logFile = path.join(loaded.dataDir, 'logs', 'roost.log');
   const writer = createLogWriter({ file: logFile, console: true });
   const write = (record: LogRecord): void => writer.write(record);
-  const supervisor = new Supervisor({ settings: s });
+  const service = new RoostService({
+    dataDir: loaded.dataDir,
+    mode: 'browser',
+    secrets: new PasswordFileStore(loaded.dataDir),
+    overrides: loaded.overrides,
+    logFile,
+    log: write,
+  });
+  const supervisor = service.supervisor;
   supervisor.onEvent((event) => {
-    if (event.type === 'log') write(event.record);
-    else if (event.type === 'error' && !SUPERVISOR_ERROR_CODES.has(event.code ?? '')) {
+    if (event.type === 'error' && !SUPERVISOR_ERROR_CODES.has(event.code ?? '')) {
       write({ level: 'error', service: 'roost', message: event.message, time: event.time });
     }
   });
@@ -201,14 +207,20 @@ async function serveCommand(args: CliArgs): Promise<number> {
   let host: string;
   let port: number;
   try {
-    const status = await supervisor.start();
+    const status = await service.start({ logFailure: false });
     host = status.host ?? s.listen;
     port = status.port ?? s.port;
   } catch (e) {
-    const lines = explainStartError(e, s);
+    const cause = e instanceof ApiCallError && e.cause !== undefined ? e.cause : e;
+    if (e instanceof ApiCallError && e.code === 'INVALID') {
+      fail(e.message);
+      await service.dispose().catch(() => undefined);
+      return 2;
+    }
+    const lines = explainStartError(cause, s);
     write(logRecord('error', 'master', `Fatal: ${lines[0]}`));
     for (const line of lines) fail(line);
-    await supervisor.stop().catch(() => undefined);
+    await service.dispose().catch(() => undefined);
     return 1;
   }
   // One write, so readers of a pipe get the instructions together with the "listening on" line.
@@ -216,6 +228,15 @@ async function serveCommand(args: CliArgs): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let bridge: WebBridge | undefined;
+    // Signals are handled from here on, before the web interface is up: a Ctrl+C while it starts
+    // still stops the server cleanly (sessions get BYE).
+    let uiStarting: Promise<unknown> = Promise.resolve();
+    const shutdown = async (): Promise<void> => {
+      await uiStarting.catch(() => undefined);
+      await bridge?.close();
+      await service.dispose();
+    };
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
         // Dovecot: a second signal stops immediately.
@@ -225,7 +246,7 @@ async function serveCommand(args: CliArgs): Promise<number> {
       stopping = true;
       const number = os.constants.signals[signal];
       write(logRecord('warn', 'master', `Killed with signal ${number}`));
-      supervisor.stop().then(
+      shutdown().then(
         () => finish(0),
         (e: unknown) => { fail(`stopping failed: ${(e as Error).message}`); finish(1); },
       );
@@ -234,6 +255,7 @@ async function serveCommand(args: CliArgs): Promise<number> {
       if (st.state === 'failed') {
         fail(st.lastError ?? 'the server failed');
         fail('The mail server keeps crashing; not restarting it. See the log above.');
+        void bridge?.close();
         finish(1);
       }
     });
@@ -245,6 +267,22 @@ async function serveCommand(args: CliArgs): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+
+    if (!args.noUi) {
+      uiStarting = startUi(args, service).then(
+        (b) => {
+          bridge = b;
+          // Exactly one line in this form: scripts and tests read the address from it.
+          if (!stopping) out(`web ui: ${b.url}`);
+        },
+        (e: unknown) => {
+          fail(`the web interface could not start on 127.0.0.1:${args.uiPort ?? DEFAULT_UI_PORT}: ${(e as Error).message} (use --ui-port N, or --no-ui)`);
+          if (stopping) return;
+          stopping = true;
+          void service.dispose().catch(() => undefined).then(() => finish(1));
+        },
+      );
+    }
   });
 }
 

@@ -10,12 +10,19 @@ import { Connection } from './net/connection.js';
 import { checkUsername, verifyPassword, resolveUser, AuthError } from './auth/index.js';
 import { openMailStore } from './storage/index.js';
 import type { MailStore } from './storage/types.js';
+import { MaildirWatcher, type WatcherOptions } from './watch/watcher.js';
 
 export interface MailServerOptions {
   settings: ServerSettings;
   events: ServerEventSink;
   /** Override protocol limits (tests use small ones). */
   limits?: Partial<ImapLimits>;
+  /**
+   * The maildir watcher (live delivery): mode 'auto' (inotify, polling where unavailable; the
+   * default), 'poll', or 'off'; intervals for tests. ROOST_WATCH=auto|poll|off in the
+   * environment sets the mode too.
+   */
+  watch?: Pick<WatcherOptions, 'mode' | 'pollMs' | 'safetyMs' | 'minGapMs'>;
 }
 
 export interface MailServer {
@@ -23,6 +30,8 @@ export interface MailServer {
   readonly port: number;
   /** Number of open client connections. */
   connections(): number;
+  /** The maildir watcher (tests wait for it to settle). */
+  readonly watcher: MaildirWatcher;
   /** Stop listening, send `* BYE <reason>` to every session, close sockets, flush state. */
   close(reason?: string): Promise<void>;
 }
@@ -60,6 +69,29 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
   const log = (level: 'debug' | 'info' | 'warn' | 'error', service: string, message: string) =>
     emit({ type: 'log', record: { level, service, message, time: Date.now() } });
 
+  // Stores for the watcher: like openUserStore, but without ensure() (noticing a new user's
+  // maildir must not create folders in it).
+  const watcherStores = new Map<string, MailStore>();
+  const storeFor = (user: string, root: string): MailStore => {
+    let store = watcherStores.get(root);
+    if (!store) {
+      const loc = resolveUser(settings, user);
+      const owner = loc.uid !== undefined && loc.gid !== undefined ? { uid: loc.uid, gid: loc.gid } : undefined;
+      store = openMailStore({ user, root, owner, cacheDir: settings.cache_dir, log: (level, message) => log(level, `imap(${user})`, message) });
+      watcherStores.set(root, store);
+    }
+    return store;
+  };
+  const envMode = process.env.ROOST_WATCH;
+  const watcher = new MaildirWatcher({
+    settings,
+    emit,
+    log,
+    storeFor,
+    mode: envMode === 'poll' || envMode === 'off' || envMode === 'auto' ? envMode : undefined,
+    ...options.watch,
+  });
+
   const ctx: ServerContext = {
     settings,
     limits,
@@ -95,20 +127,12 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
       if (n <= 0) perUserIp.delete(key);
       else perUserIp.set(key, n);
     },
-    async openStore(user): Promise<MailStore> {
-      const loc = resolveUser(settings, user);
-      // resolveUser applies the userdb uid/gid, or the vmail base's owner when running as root.
-      const owner = loc.uid !== undefined && loc.gid !== undefined ? { uid: loc.uid, gid: loc.gid } : undefined;
-      const store = openMailStore({
-        user,
-        root: loc.maildir,
-        owner,
-        cacheDir: settings.cache_dir,
-        log: (level, message) => log(level, `imap(${user})`, message),
-      });
-      await store.ensure();
+    openStore: async (user) => {
+      const store = await openUserStore(settings, user, (level, message) => log(level, `imap(${user})`, message));
+      watcher.noteUser(store.user, store.root);
       return store;
     },
+    watchSelected: (session, selected) => watcher.attachSession(session, selected),
   };
 
   const server = net.createServer((socket) => {
@@ -144,6 +168,13 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
   });
   server.on('error', (err) => emit({ type: 'error', message: `listener: ${err.message}`, time: Date.now() }));
 
+  try {
+    await watcher.start();
+  } catch (err) {
+    // Live delivery is a convenience on top of IMAP: without it, IDLE's safety resync still finds new mail.
+    log('error', 'roost', `maildir watcher failed to start: ${String(err)}`);
+  }
+
   const addr = server.address() as net.AddressInfo;
   log('info', 'master', `Roost v${process.env.ROOST_VERSION ?? '0'} starting up for imap on ${addr.address}:${addr.port}`);
   emit({ type: 'listening', host: addr.address, port: addr.port });
@@ -152,9 +183,11 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
     host: addr.address,
     port: addr.port,
     connections: () => conns.size,
+    watcher,
     async close(reason = 'Server shutting down.') {
       if (closing) return;
       closing = true;
+      await watcher.close();
       const stopped = new Promise<void>((r) => server.close(() => r()));
       const all = [...conns];
       await Promise.all(
@@ -180,6 +213,24 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
       log('info', 'master', 'Roost stopped');
     },
   };
+}
+
+/**
+ * Opens a user's MailStore the way IMAP sessions do (settings -> mail_home/mail_location -> maildir,
+ * userdb owner, cache_dir) and ensures the maildir and auto folders exist. Shared with the mailbox
+ * viewer (server/viewer/), so both reach the same maildir and the same in-memory index.
+ */
+export async function openUserStore(
+  settings: ServerSettings,
+  user: string,
+  log: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void,
+): Promise<MailStore> {
+  const loc = resolveUser(settings, user);
+  // resolveUser applies the userdb uid/gid, or the vmail base's owner when running as root.
+  const owner = loc.uid !== undefined && loc.gid !== undefined ? { uid: loc.uid, gid: loc.gid } : undefined;
+  const store = openMailStore({ user, root: loc.maildir, owner, cacheDir: settings.cache_dir, log });
+  await store.ensure();
+  return store;
 }
 
 /** A listen failure in words a user can act on. */

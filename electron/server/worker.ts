@@ -7,10 +7,11 @@ import { parentPort } from 'node:worker_threads';
 import type { ServerEvent } from '../shared/events.js';
 import type { ServerSettings } from '../shared/settings-types.js';
 import {
-  isWorkerRequest, type WorkerErrorInfo, type WorkerRequest, type WorkerStatus, type WorkerToSupervisor,
+  isWorkerRequest, type WorkerErrorInfo, type WorkerOp, type WorkerOps, type WorkerRequest, type WorkerStatus, type WorkerToSupervisor,
 } from '../shared/worker-messages.js';
 import { MIN_SCRUBBED_SECRET, scrubSecret } from './log.js';
 import { startMailServer, type MailServer } from './server.js';
+import { Viewer, ViewerError } from './viewer/index.js';
 
 /** What sessions are told when Roost stops (Dovecot's words). */
 export const SHUTDOWN_REASON = 'Server shutting down.';
@@ -19,6 +20,8 @@ const port = parentPort;
 if (!port) throw new Error('worker.js must be started as a worker thread');
 
 let server: MailServer | null = null;
+/** The mailbox viewer, with the running server's settings (shares its storage). */
+let viewer: Viewer | null = null;
 let starting = false;
 let secret: string | undefined;
 let sawListening = false;
@@ -57,6 +60,10 @@ async function start(settings: ServerSettings): Promise<WorkerStatus> {
   } finally {
     starting = false;
   }
+  viewer = new Viewer({
+    settings,
+    log: (level, message) => emit({ type: 'log', record: { level, service: 'viewer', message, time: Date.now() } }),
+  });
   // The supervisor and the app rely on one 'listening' event per start; emit it unless the server did.
   if (!sawListening) emit({ type: 'listening', host: server.host, port: server.port });
   return status();
@@ -65,15 +72,21 @@ async function start(settings: ServerSettings): Promise<WorkerStatus> {
 async function stop(reason: string | undefined): Promise<WorkerStatus> {
   const s = server;
   server = null;
+  const v = viewer;
+  viewer = null;
+  if (v) await v.close();
   if (s) await s.close(reason ?? SHUTDOWN_REASON);
   return status();
 }
 
-async function handle(request: WorkerRequest): Promise<WorkerStatus> {
+async function handle(request: WorkerRequest): Promise<WorkerOps[WorkerOp]['result']> {
   switch (request.op) {
     case 'start': return start(request.params.settings);
     case 'stop': return stop(request.params.reason);
     case 'status': return status();
+    case 'viewer':
+      if (!viewer) throw new ViewerError('VIEWER_NOT_RUNNING', 'the mail server is not running');
+      return viewer.handle(request.params);
   }
 }
 

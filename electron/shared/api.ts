@@ -157,6 +157,21 @@ export interface AppInfo {
   logFile: string;
   /** True until the wizard has been completed once. */
   firstRun: boolean;
+  /**
+   * Fields whose effective value for this run comes from somewhere other than the saved settings
+   * (headless: command-line flags, ROOST_PASSWORD, --config FILE). Saving still writes the saved
+   * settings; the override keeps winning until Roost is started without it. Absent or empty: none.
+   */
+  overrides?: SettingOverride[];
+}
+
+/** One field overridden for this run (see AppInfo.overrides). */
+export interface SettingOverride {
+  field: keyof AppSettings;
+  /** Plain words, e.g. 'the --port flag', 'ROOST_PASSWORD', 'the config file /etc/roost.conf'. */
+  source: string;
+  /** The value in effect, as text ('(hidden)' for the password). */
+  value: string;
 }
 
 export interface Dashboard {

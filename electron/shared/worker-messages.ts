@@ -11,6 +11,7 @@
 // Supervisor.request().
 import type { ServerEvent } from './events.js';
 import type { ServerSettings } from './settings-types.js';
+import type { ViewerRequest, ViewerResult } from './viewer-types.js';
 
 export interface WorkerStatus {
   listening: boolean;
@@ -25,6 +26,8 @@ export interface WorkerOps {
   /** Close the server gracefully: sessions get `* BYE <reason>`. The worker exits after replying. */
   stop: { params: { reason?: string }; result: WorkerStatus };
   status: { params: Record<string, never>; result: WorkerStatus };
+  /** The mailbox viewer (shared/viewer-types.ts); fails with code VIEWER_NOT_RUNNING while the server is stopped. */
+  viewer: { params: ViewerRequest; result: ViewerResult };
 }
 
 export type WorkerOp = keyof WorkerOps;
@@ -56,5 +59,5 @@ export function isWorkerToSupervisor(value: unknown): value is WorkerToSuperviso
 export function isWorkerRequest(value: unknown): value is WorkerRequest {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as { kind?: unknown; id?: unknown; op?: unknown };
-  return v.kind === 'request' && typeof v.id === 'number' && (v.op === 'start' || v.op === 'stop' || v.op === 'status');
+  return v.kind === 'request' && typeof v.id === 'number' && (v.op === 'start' || v.op === 'stop' || v.op === 'status' || v.op === 'viewer');
 }

@@ -86,3 +86,30 @@ export function loadOrCreatePassword(dataDir: string): StoredPassword {
   }
   return { password, file, created: true };
 }
+
+/**
+ * Replaces the stored password (the app's settings page, or the headless web UI, changed it):
+ * temporary file (0600), fsync, rename over the old one, so a crash leaves either password, never half.
+ */
+export function writeStoredPassword(dataDir: string, password: string): string {
+  if (!password || /[\0\r\n]/.test(password)) throw new Error('the password must be one non-empty line');
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = passwordFile(dataDir);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, password + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  // rename keeps the temporary file's mode, but an old file's looser mode must not survive either way.
+  if (process.platform !== 'win32') fs.chmodSync(file, 0o600);
+  return file;
+}

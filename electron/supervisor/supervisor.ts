@@ -14,6 +14,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { LogLevel, ServerEvent } from '../shared/events.js';
 import type { ServerSettings } from '../shared/settings-types.js';
+import type { ViewerOp, ViewerRequest, ViewerRequestOf, ViewerResultOf } from '../shared/viewer-types.js';
 import {
   isWorkerToSupervisor, type WorkerOp, type WorkerOps, type WorkerRequest, type WorkerStatus,
 } from '../shared/worker-messages.js';
@@ -98,7 +99,7 @@ export class SupervisorError extends Error {
 const DEFAULT_POLICY: RestartPolicy = { maxRestartsPerMinute: 5, initialDelayMs: 500, maxDelayMs: 30_000 };
 
 interface Pending {
-  resolve: (value: WorkerStatus) => void;
+  resolve: (value: WorkerOps[WorkerOp]['result']) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -219,15 +220,27 @@ export class Supervisor {
     const handle = this.current;
     if (!handle) return Promise.reject(new SupervisorError('NOT_RUNNING', 'the server is not running'));
     const id = this.nextId++;
-    return new Promise<WorkerStatus>((resolve, reject) => {
+    return new Promise<WorkerOps[K]['result']>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new SupervisorError('TIMEOUT', `the server did not answer '${op}' within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      // The worker answers request id with op's result type (see worker-messages.ts).
+      this.pending.set(id, { resolve: resolve as (value: WorkerOps[WorkerOp]['result']) => void, reject, timer });
       const message = { kind: 'request', id, op, params } as WorkerRequest;
       handle.worker.postMessage(message);
     });
+  }
+
+  /**
+   * A mailbox viewer request (shared/viewer-types.ts), answered by the worker through the server's
+   * own storage. Rejects with SupervisorError: NOT_RUNNING when stopped, REQUEST_FAILED with the
+   * viewer's or storage's code in causeCode (VIEWER_NO_MESSAGE, NONEXISTENT, ...).
+   * The first page of a big mailbox may need a few seconds (dates found out once), hence the timeout.
+   */
+  viewer<K extends ViewerOp>(request: ViewerRequestOf<K>, timeoutMs = Math.max(this.requestTimeoutMs, 120_000)): Promise<ViewerResultOf<K>> {
+    // ViewerRequestOf<K> is one member of the ViewerRequest union; TypeScript cannot see that for a generic K.
+    return this.request('viewer', request as unknown as ViewerRequest, timeoutMs) as Promise<ViewerResultOf<K>>;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -13,10 +13,6 @@ import type { MailboxChange, MailboxView, MessageMeta } from '../storage/types.j
 import { list } from './format.js';
 
 const NO_UIDS = new Uint32Array(0);
-/** Whole-message reads kept ready for pipelined FETCH commands (see readAhead). */
-const READ_AHEAD_MAX = 16;
-/** Messages larger than this are not read ahead (they stream from the file when fetched). */
-const READ_AHEAD_MAX_SIZE = 1024 * 1024;
 
 export class SelectedMailbox {
   /** When non-null, sequence number n is shared[n - 1].uid (the storage's index array, not copied). */
@@ -33,8 +29,6 @@ export class SelectedMailbox {
   private readonly knownKeywords: Set<string>;
   /** Uids this session holds \Recent for (fixed when the message enters the session's view). */
   private readonly recentUids = new Set<number>();
-  /** Whole-message reads started for FETCH commands the client has already pipelined. */
-  private readAheads: Map<number, Promise<Buffer>> | null = null;
   /** Last count this session announced, to send EXISTS only when it changes. */
   private announcedExists: number;
   private announcedRecent: number;
@@ -160,40 +154,6 @@ export class SelectedMailbox {
   /** True when storage has expunged the uid and this session has not announced it yet. */
   isGhost(uid: number): boolean {
     return this.ghosts !== null && this.ghosts.has(uid);
-  }
-
-  /**
-   * Starts reading a message a pipelined FETCH will send whole, so its file I/O overlaps the
-   * commands before it. Message files never change under a uid, so the bytes are the ones
-   * the FETCH would read itself; a message expunged meanwhile is read again (and reported).
-   */
-  readAhead(uid: number): void {
-    if (this.readAheads?.has(uid)) return;
-    if (!this.meta(uid) || this.isGhost(uid)) return;
-    let p: Promise<Buffer>;
-    try {
-      // At most READ_AHEAD_MAX_SIZE + 1 bytes (the size may not be known without I/O): a
-      // longer result means a big message, which the FETCH reads itself.
-      p = this.view.read(uid, 0, READ_AHEAD_MAX_SIZE + 1);
-    } catch {
-      return;
-    }
-    p.catch(() => undefined);
-    const map = (this.readAheads ??= new Map());
-    if (map.size >= READ_AHEAD_MAX) map.delete(map.keys().next().value as number);
-    map.set(uid, p);
-  }
-
-  /** The whole message as read by readAhead(uid), if that read is usable (each is used once). */
-  takeReadAhead(uid: number): Promise<Buffer | undefined> | undefined {
-    const p = this.readAheads?.get(uid);
-    if (p === undefined) return undefined;
-    this.readAheads!.delete(uid);
-    if (this.isGhost(uid)) return undefined;
-    return p.then(
-      (data) => (data.length <= READ_AHEAD_MAX_SIZE ? data : undefined),
-      () => undefined,
-    );
   }
 
   /** FLAGS list as this session shows it (with \Recent when this session holds it). */

@@ -13,7 +13,6 @@ import { ArgReader } from './args.js';
 import { ImapNo, storageErrorToNo } from './errors.js';
 import { SelectedMailbox } from './selected.js';
 import { COMMANDS } from './commands/index.js';
-import { readAheadFetch } from './commands/fetch.js';
 import { capabilities } from './capabilities.js';
 import { isSecuredConnection, plaintextAuthAllowed } from '../auth/index.js';
 import {
@@ -60,6 +59,11 @@ export interface ServerContext {
   releaseUserIp(user: string, ip: string): void;
   /** Is the server shutting down (new commands get BYE)? */
   readonly closing: boolean;
+  /**
+   * Optional: the maildir watcher starts watching a mailbox a session selected, so changes other
+   * programs make reach it at once (watch/watcher.ts). Returns the function that stops it.
+   */
+  watchSelected?(session: Session, selected: SelectedMailbox): () => void;
 }
 
 export interface CommandContext {
@@ -102,6 +106,8 @@ export class Session {
   countedUserIp = false;
   /** Set while IDLE runs: called when changes are queued, to push them at once. */
   idleNotify: (() => void) | null = null;
+  /** Stops the watcher's interest in the selected mailbox (see ServerContext.watchSelected). */
+  private unwatchSelected: (() => void) | null = null;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -147,13 +153,6 @@ export class Session {
       return;
     }
     await this.dispatch(cmd);
-  }
-
-  /** Command lines the client pipelined behind the running one: start their file reads early. */
-  lookahead(lines: readonly Buffer[]): void {
-    const sel = this.selected;
-    if (!sel || this.state !== 'selected') return;
-    for (const line of lines) readAheadFetch(sel, line, this.server.limits);
   }
 
   /** Answer a malformed command; too many in a row close the connection (Dovecot: 20). */
@@ -243,12 +242,15 @@ export class Session {
     const sel = new SelectedMailbox(view, () => this.idleNotify?.(), `${this.store?.root ?? ''}\0${view.name}`);
     this.selected = sel;
     this.state = 'selected';
+    this.unwatchSelected = this.server.watchSelected?.(this, sel) ?? null;
     return sel;
   }
 
   async unselect(): Promise<void> {
     const sel = this.selected;
     this.selected = null;
+    this.unwatchSelected?.();
+    this.unwatchSelected = null;
     if (this.state === 'selected') this.state = 'auth';
     if (sel) await sel.view.close();
   }

@@ -8,7 +8,19 @@ import type { MailboxView, MessageInfo } from '../storage/types.js';
 
 interface FastPaths {
   infoCached?: (uid: number) => MessageInfo | null | undefined;
+  infoBorrowed?: (uid: number) => MessageInfo | null | undefined;
   prefetch?: (uids: readonly number[]) => unknown;
+  readInto?: (uid: number, into: Buffer, start?: number, end?: number) => Promise<Buffer>;
+}
+
+/**
+ * view.read(), into `into` when the bytes fit and the backend can (the result is then a view
+ * of `into`, overwritten by the caller's next use of it). For passes over many messages whose
+ * bytes are dropped once looked at (SEARCH TEXT), so they do not allocate a Buffer each.
+ */
+export function readInto(view: MailboxView, uid: number, into: Buffer, start?: number, end?: number): Promise<Buffer> {
+  const f = (view as unknown as FastPaths).readInto;
+  return typeof f === 'function' ? f.call(view, uid, into, start, end) : view.read(uid, start, end);
 }
 
 /** Parsed info the backend already holds in memory, or undefined (then await view.info()). */
@@ -19,6 +31,21 @@ export function cachedInfo(view: MailboxView, uid: number): MessageInfo | undefi
     return f.call(view, uid) ?? undefined;
   } catch {
     return undefined; // info() will say what is wrong
+  }
+}
+
+/**
+ * cachedInfo() for a caller that uses the info synchronously and keeps no reference to it
+ * (nor to its header or structure) past its current turn: the backend may hand out a view of
+ * a buffer it reuses, instead of a copy. Falls back to cachedInfo().
+ */
+export function borrowedInfo(view: MailboxView, uid: number): MessageInfo | undefined {
+  const f = (view as unknown as FastPaths).infoBorrowed;
+  if (typeof f !== 'function') return cachedInfo(view, uid);
+  try {
+    return f.call(view, uid) ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

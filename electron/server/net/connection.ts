@@ -17,8 +17,6 @@ import { Session, type ServerContext, type SessionIO } from '../imap/session.js'
 const WRITE_HIGH_WATER = 1024 * 1024;
 /** Unframed input beyond this pauses reading until the session catches up (bytes). */
 const READ_HIGH_WATER = 1024 * 1024;
-/** Pipelined command lines looked at for read-ahead (see Session.lookahead). */
-const LOOKAHEAD_LINES = 8;
 /** Queued output beyond this is handed to the socket at once (bytes). */
 const OUT_CHUNK = 64 * 1024;
 
@@ -36,8 +34,6 @@ export class Connection implements SessionIO {
   private outQueue: (string | Buffer)[] = [];
   private outBytes = 0;
   private flushScheduled = false;
-  /** Pipelined lines behind the running command already given to Session.lookahead. */
-  private lookedAhead = 0;
   private readonly flushLater = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -197,7 +193,6 @@ export class Connection implements SessionIO {
           if (!f) break;
           const waiter = this.lineWaiter;
           this.lineWaiter = null;
-          this.lookedAhead = 0;
           if (f.type === 'line') waiter(f.data);
           else if (f.type === 'error') {
             this.session.bad(f.tag ?? '*', f.message);
@@ -224,22 +219,16 @@ export class Connection implements SessionIO {
           continue;
         }
         if (f.type === 'line') continue;
+        // No read-ahead of the pipelined commands behind this one: message files up to
+        // 256 KB are read synchronously (Mailbox.read), so starting their reads early
+        // overlapped nothing and only parsed every line twice (measured, 200 pipelined
+        // BODY.PEEK[]: ~12.7-19 ms median with it, ~10.6-11 ms without).
         this.runCommand(f.data);
-        this.lookahead();
       }
     } finally {
       this.pumping = false;
       if (this.socket.isPaused() && this.framer.buffered <= READ_HIGH_WATER && !this.closed) this.socket.resume();
     }
-  }
-
-  /** Offers the session the complete command lines queued behind the one now running. */
-  private lookahead(): void {
-    if (this.lookedAhead > 0) this.lookedAhead--; // the command just started was one of them
-    if (!this.busy || this.framer.buffered === 0) return;
-    const lines = this.framer.peekCommandLines(LOOKAHEAD_LINES);
-    if (lines.length > this.lookedAhead) this.session.lookahead(lines.slice(this.lookedAhead));
-    this.lookedAhead = lines.length;
   }
 
   private runCommand(data: Buffer): void {

@@ -13,9 +13,7 @@ import type { MessageInfo, MessageMeta, MailboxView } from '../../storage/types.
 import type { SelectedMailbox } from '../selected.js';
 import { StorageError } from '../../storage/types.js';
 import { ImapNo } from '../errors.js';
-import { ImapSyntaxError, parseCommand, type Token } from '../parser.js';
-import { ArgReader } from '../args.js';
-import type { ImapLimits } from '../limits.js';
+import { ImapSyntaxError, type Token } from '../parser.js';
 import { imapDateTime } from '../format.js';
 import { selected, targetUids } from './messages.js';
 import { envelope } from '../../mime/envelope.js';
@@ -23,7 +21,7 @@ import { bodyStructure } from '../../mime/bodystructure.js';
 import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
 import { imapText, nulsTo80 } from '../../mime/crlf.js';
-import { cachedInfo, prefetch } from '../storage-fast.js';
+import { borrowedInfo, cachedInfo, prefetch } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
 
@@ -182,37 +180,9 @@ const TEXT_BODY_MAX = 256 * 1024;
  * BODY[] without a partial: the file in CRLF form, NULs as 0x80 - the bytes fetchSection
  * gives, without parsing the structure. Small messages come back as a latin1 string.
  */
-export async function wholeMessage(view: MailboxView, uid: number, sel?: SelectedMailbox): Promise<Buffer | string> {
-  const ahead = sel?.takeReadAhead(uid);
-  const raw = (ahead && (await ahead)) || (await view.read(uid));
+export async function wholeMessage(view: MailboxView, uid: number): Promise<Buffer | string> {
+  const raw = await view.read(uid);
   return raw.length <= TEXT_BODY_MAX ? imapText(raw) : nulsTo80(toCrlf(raw));
-}
-
-const FETCH_LINE = /^[^ ]+ (?:UID )?FETCH /i;
-/** Messages of one pipelined FETCH read ahead at most (bigger FETCHes stream anyway). */
-const READ_AHEAD_PER_COMMAND = 4;
-
-/**
- * Starts reading the messages a pipelined FETCH line (not yet run) will send whole
- * (BODY[], BODY.PEEK[], RFC822), so one client's queue of single-message fetches keeps the
- * file system busy instead of waiting for each read in turn. Anything unexpected is left
- * for the command itself to report.
- */
-export function readAheadFetch(sel: SelectedMailbox, line: Buffer, limits: ImapLimits): void {
-  if (!FETCH_LINE.test(line.toString('latin1', 0, Math.min(line.length, 80)))) return;
-  try {
-    const cmd = parseCommand(line, limits);
-    if (cmd.name !== 'FETCH' && cmd.name !== 'UID FETCH') return;
-    const args = new ArgReader(cmd.args, cmd.name);
-    const set = args.sequenceSet();
-    const items = parseFetchItems(args.next('fetch attributes'));
-    if (!items.some((i) => i.kind === 'section' && isWholeMessage(i.spec) && !i.partial)) return;
-    const uids = targetUids(sel, set, cmd.name === 'UID FETCH');
-    if (uids.length > READ_AHEAD_PER_COMMAND) return;
-    for (const u of uids) sel.readAhead(u);
-  } catch {
-    // malformed: the command will answer BAD when it runs
-  }
 }
 
 async function sectionData(
@@ -221,11 +191,10 @@ async function sectionData(
   item: Extract<FetchItem, { kind: 'section' }>,
   info: MessageInfo | undefined,
   fieldNames: FieldNames | undefined,
-  sel: SelectedMailbox,
 ): Promise<Buffer | string | null> {
   const { spec, partial } = item;
   if (isWholeMessage(spec)) {
-    if (!partial) return wholeMessage(view, uid, sel);
+    if (!partial) return wholeMessage(view, uid);
     if (partial[0] < WHOLE_PARTIAL_SCAN_MAX) {
       // Whole-message partials near the start need no MIME structure: a 1 KB peek at a
       // 50 MB file reads ~1 KB. Deeper offsets use the cached structure's CRLF checkpoints instead.
@@ -346,8 +315,13 @@ async function runFetch(ctx: CommandContext): Promise<string> {
     let body: string | (string | Buffer)[];
     try {
       if (plan.withInfo) {
-        info = cachedInfo(view, u);
-        if (!info) {
+        // renderSync uses the info at once and keeps nothing of it: a borrowed one will do.
+        info = plan.sync ? borrowedInfo(view, u) : cachedInfo(view, u);
+        // A read-ahead of u may have put its info in memory: its promise must go too, or the
+        // map keeps every info of the command (measured: 21,000 infos, ~60 MB, at 50,000
+        // messages, all promoted to the old generation before they could be freed).
+        if (info) infoCache.delete(u);
+        else {
           for (let j = k + 1; j < Math.min(uids.length, k + READ_AHEAD); j++) if (!infoCache.has(uids[j])) void infoOf(uids[j]);
           info = await infoOf(u);
           infoCache.delete(u);
@@ -461,7 +435,7 @@ async function renderAsync(
       if (piece !== '') out.push(piece);
       continue;
     }
-    const data = await sectionData(view, uid, item, info, plan.fieldNames[i], sel);
+    const data = await sectionData(view, uid, item, info, plan.fieldNames[i]);
     const label = itemLabel(item);
     if (data === null) {
       out.push(`${label} NIL`);

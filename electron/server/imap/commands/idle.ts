@@ -2,27 +2,34 @@
 // and FETCH FLAGS as they happen, until the client sends DONE.
 //
 // Changes made through Roost reach every session at once (storage calls each view's
-// listener). Changes made outside Roost (Postfix delivering into new/, another IMAP server)
-// are found by re-reading the maildir: once per RESYNC_MS per mailbox, however many sessions
-// idle on it (the sync's changes are delivered to all of them), from one shared timer that
-// also sends "* OK Still here" - so an idle connection costs no timer of its own.
+// listener). Changes made outside Roost (Postfix delivering into new/, another IMAP server,
+// a person with mv) are noticed by the maildir watcher (server/watch/), which syncs the
+// mailbox as soon as inotify hints at a change; the sync's changes reach every session the
+// same way, and idleNotify pushes them out at once. One shared timer sends "* OK Still here"
+// (so an idle connection costs no timer of its own) and, as a slow safety net for a watcher
+// that is off or missed something, re-reads idle mailboxes every SAFETY_RESYNC_MS.
 
 import type { CommandSpec, Session } from '../session.js';
 import { ImapSyntaxError } from '../parser.js';
 
 /** Dovecot's imap_idle_notify_interval: "* OK Still here" keeps NAT and firewalls open. */
 const STILL_HERE_MS = 2 * 60_000;
-/** Look at the maildir for changes made outside Roost this often while idling. */
-const RESYNC_MS = 5_000;
+/** Safety resync of idle mailboxes (the watcher normally syncs within milliseconds of a change). */
+const SAFETY_RESYNC_MS = 30_000;
+/** How often the shared timer runs (for "Still here" and the safety resync). */
+const TICK_MS = 5_000;
 
 /** Idling sessions -> when each last got "* OK Still here" (or started idling). */
 const idlers = new Map<Session, number>();
 /** Mailboxes (SelectedMailbox.mailboxKey) with a resync in progress. */
 const syncing = new Set<string>();
 let ticker: NodeJS.Timeout | null = null;
+let lastResync = 0;
 
 function tick(): void {
   const now = Date.now();
+  const resync = now - lastResync >= SAFETY_RESYNC_MS;
+  if (resync) lastResync = now;
   // One idling session per mailbox syncs it (a read-write one if any: it moves new/ to cur/
   // and takes \Recent, as a session's own sync would).
   const chosen = new Map<string, Session>();
@@ -36,6 +43,7 @@ function tick(): void {
     const prev = chosen.get(sel.mailboxKey);
     if (!prev || (prev.selected?.view.readOnly && !sel.view.readOnly)) chosen.set(sel.mailboxKey, session);
   }
+  if (!resync) return;
   for (const [key, session] of chosen) {
     if (syncing.has(key)) continue;
     const sel = session.selected!;
@@ -50,7 +58,8 @@ function tick(): void {
 function startIdling(session: Session): void {
   idlers.set(session, Date.now());
   if (!ticker) {
-    ticker = setInterval(tick, RESYNC_MS);
+    lastResync = Date.now();
+    ticker = setInterval(tick, TICK_MS);
     ticker.unref();
   }
 }

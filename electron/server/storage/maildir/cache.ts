@@ -107,7 +107,7 @@ export interface CacheFiles {
  * nobody has open when an open one needs room.
  */
 export const infoMemory: { budget: number; used: number; reclaim?: (need: number) => void } = {
-  budget: 32 * 1024 * 1024,
+  budget: 8 * 1024 * 1024,
   used: 0,
 };
 
@@ -761,9 +761,11 @@ export class MailboxCache {
 
   /**
    * The info of uid/base without waiting: from memory, or (once info() was first asked for)
-   * read synchronously from the data file. Undefined when the cache has none.
+   * read synchronously from the data file. Undefined when the cache has none. With `borrow`,
+   * a record read from the data file may be a view of the shared read buffer: the caller uses
+   * it synchronously and lets go of it before anything else reads from any cache.
    */
-  peekInfo(uid: number, base: string): MessageInfo | undefined {
+  peekInfo(uid: number, base: string, borrow = false): MessageInfo | undefined {
     const recent = this.recentInfos.get(uid);
     if (recent !== undefined) return recent.base === base ? recent.info : undefined;
     const slot = this.slotOf.get(uid);
@@ -778,7 +780,7 @@ export class MailboxCache {
       const pending = this.unwritten.get(uid);
       if (pending) return pending.base === base ? pending.info : undefined;
       if (slot === undefined || !this.dataReady || this.disabled || this.sFileOff[slot] < 0) return undefined;
-      info = this.readRecordSync(slot, uid, base);
+      info = this.readRecordSync(slot, uid, base, borrow);
     }
     return info;
   }
@@ -798,7 +800,7 @@ export class MailboxCache {
    * compactIfNeeded) reads windows that double up to READ_MAX, so FETCH 1:* reads each
    * window once.
    */
-  private readRecordSync(slot: number, uid: number, base: string): MessageInfo | undefined {
+  private readRecordSync(slot: number, uid: number, base: string, borrow = false): MessageInfo | undefined {
     const off = this.sFileOff[slot];
     const len = this.sFileLen[slot];
     const w = readWindow;
@@ -820,6 +822,12 @@ export class MailboxCache {
     }
     const headerLength = rec.head.headerLength;
     const jsonLength = rec.head.structureLength;
+    if (borrow) {
+      // A view of the shared window, valid until the next read (see MailboxCache.peekInfo's
+      // borrow): no allocation per record. SEARCH FROM over 50,000 messages reads ~95 MB of
+      // records; copying each one cost about a third of its time and left that much garbage.
+      return new StoredInfo(w.buf, rec.payload, rec.payload + headerLength, rec.payload + headerLength + jsonLength, rec.head.physicalSize, this.fallback(uid));
+    }
     // A copy (young garbage once used): a view would keep the whole window alive.
     const payload = copyBytes(w.buf, rec.payload, rec.payload + headerLength + jsonLength);
     return new StoredInfo(payload, 0, headerLength, headerLength + jsonLength, rec.head.physicalSize, this.fallback(uid));

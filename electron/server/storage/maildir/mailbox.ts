@@ -230,6 +230,8 @@ export class Mailbox {
   private unrecordedSizes = 0;
   /** info() parses in flight, so concurrent requests for one message parse it once. */
   private readonly parsing = new Map<number, Promise<MessageInfo>>();
+  /** Bases Roost itself is placing here while noteIncoming syncs (not arrivals, see onArrivals). */
+  private ownIncoming: Set<string> | undefined;
 
   constructor(
     public ctx: StoreContext,
@@ -284,6 +286,11 @@ export class Mailbox {
       else hi = mid - 1;
     }
     return -1;
+  }
+
+  /** Where the index has the message whose file name is `filename` (any flags), if it has it (the watcher's hint filter). */
+  indexedFile(filename: string): { dir: 'new' | 'cur'; filename: string } | undefined {
+    return this.loaded ? this.byBaseRecord(baseOf(filename)) : undefined;
   }
 
   private byBaseRecord(base: string): MessageRecord | undefined {
@@ -810,8 +817,7 @@ export class Mailbox {
       const state = await this.readUidlistLocked();
       if (initial) {
         this.uidValidity = state.header.uidValidity;
-        this.cache = new MailboxCache(this.dir, this.cacheFiles, this.fsx);
-        this.cache.reparse = (uid) => this.reparseSync(uid);
+        this.cache = this.newCache();
         await this.cache.load(this.uidValidity);
         this.firstRecentUid = (await this.cache.loadFirstRecentUid()) ?? (await this.firstSight(state));
       } else if (state.header.uidValidity !== this.uidValidity) {
@@ -932,6 +938,9 @@ export class Mailbox {
       this.applyUpdates(updates);
       this.applyExpunges(expunged);
       await this.applyAdds(added, recentEligible, caller);
+      // Arrivals from outside Roost; on a first load only the files that got their uid just now.
+      const assignedNow = initial ? new Set(records.map((r) => r.uid)) : undefined;
+      reportArrivals(this, assignedNow ? added.filter((m) => assignedNow.has(m.uid)) : added, initial, this.ownIncoming);
       const newStamp: DirStamp = { mtimeNs: newMtime, scannedAt: scanStart };
       if (ownCur) this.stamps = { new: newStamp, cur: ownCur.stamp };
       else if (curKnown) this.stamps = { new: newStamp, cur: stampsBefore.cur };
@@ -1071,6 +1080,13 @@ export class Mailbox {
     return m ? this.cache.peekInfo(uid, baseOf(m.filename)) : undefined;
   }
 
+  /** infoCached() for synchronous use only (see MailboxCache.peekInfo's borrow). */
+  infoBorrowed(uid: number): MessageInfo | undefined {
+    if (!this.cache) return undefined;
+    const m = this.get(uid);
+    return m ? this.cache.peekInfo(uid, baseOf(m.filename), true) : undefined;
+  }
+
   async info(uid: number): Promise<MessageInfo> {
     const m = this.messageOrThrow(uid);
     const base = baseOf(m.filename);
@@ -1111,6 +1127,17 @@ export class Mailbox {
   }
 
   /**
+   * Not created inline in scanLocked: V8 gives all closures of a function one shared context,
+   * so an arrow function there would keep scanLocked's locals (the scan's Map of 50,000
+   * FileRefs, the Set of recent uids: ~5 MB at 50,000 messages) alive as long as the cache.
+   */
+  private newCache(): MailboxCache {
+    const cache = new MailboxCache(this.dir, this.cacheFiles, this.fsx);
+    cache.reparse = (uid) => this.reparseSync(uid);
+    return cache;
+  }
+
+  /**
    * The MIME structure of a message parsed synchronously: the cache's fallback when a record
    * it has handed out turns out damaged (see MailboxCache.reparse).
    */
@@ -1124,7 +1151,8 @@ export class Mailbox {
     }
   }
 
-  async read(uid: number, start = 0, end?: number): Promise<Buffer> {
+  /** `into`: a buffer to read into when the bytes fit (the result is then a view of it). */
+  async read(uid: number, start = 0, end?: number, into?: Buffer): Promise<Buffer> {
     const m = this.messageOrThrow(uid);
     let fd: number;
     try {
@@ -1143,7 +1171,7 @@ export class Mailbox {
       const size = fsSync.fstatSync(fd).size;
       const from = Math.max(0, Math.min(start, size));
       const to = Math.max(from, Math.min(end ?? size, size));
-      const buf = Buffer.allocUnsafe(to - from);
+      const buf = into && to - from <= into.length ? into.subarray(0, to - from) : Buffer.allocUnsafe(to - from);
       let got = 0;
       // Small reads are made synchronously: a thread-pool round trip costs far more than
       // copying a few KB from the page cache, and this thread serves nothing but IMAP.
@@ -1329,7 +1357,12 @@ export class Mailbox {
     if (!this.loaded || this.gone) return;
     if (this.unseenBelowIncoming) {
       // Announcing these first would put other processes' lower uids after them.
-      await this.syncLocked(undefined, { force: true, moveNew: false });
+      this.ownIncoming = new Set(incoming.map((f) => f.base));
+      try {
+        await this.syncLocked(undefined, { force: true, moveNew: false });
+      } finally {
+        this.ownIncoming = undefined;
+      }
       return;
     }
     const added: MessageRecord[] = [];
@@ -1740,6 +1773,36 @@ export function liveMailboxes(): Mailbox[] {
   return [...registry.values()];
 }
 
+// ---- arrivals: messages that entered a mailbox from outside Roost ----------------------
+//
+// A sync (scanLocked) reports the messages it found that Roost did not put there itself
+// (Postfix's delivery into new/, a file moved into cur/ by hand or by Dovecot); APPEND, COPY
+// and MOVE by Roost enter through assignUidsLocked/noteIncoming and are not reported. On a
+// mailbox's first load (`firstLoad`) only files that had no uid yet are reported. The maildir
+// watcher (server/watch/) turns them into `delivered` events.
+
+export type ArrivalListener = (mailbox: Mailbox, messages: readonly MessageMeta[], firstLoad: boolean) => void;
+const arrivalListeners = new Set<ArrivalListener>();
+
+/** Listen for arrivals in every mailbox of this process; returns the function that stops listening. */
+export function onArrivals(listener: ArrivalListener): () => void {
+  arrivalListeners.add(listener);
+  return () => void arrivalListeners.delete(listener);
+}
+
+function reportArrivals(mb: Mailbox, messages: readonly MessageRecord[], firstLoad: boolean, own: Set<string> | undefined): void {
+  if (arrivalListeners.size === 0 || messages.length === 0) return;
+  const list = own ? messages.filter((m) => !own.has(baseOf(m.filename))) : messages;
+  if (list.length === 0) return;
+  for (const listener of arrivalListeners) {
+    try {
+      listener(mb, list, firstLoad);
+    } catch (err) {
+      mb.log('error', `arrival listener failed: ${String(err)}`);
+    }
+  }
+}
+
 /** Run `fn` holding the queues of two mailboxes, in path order (no deadlock). */
 export function runPair<T>(a: Mailbox, b: Mailbox, fn: () => Promise<T>): Promise<T> {
   if (a === b) return a.run(fn);
@@ -1757,5 +1820,10 @@ if (process.env.ROOST_MEMLOG) {
     const h = v8tmp.getHeapStatistics();
     const sp = v8tmp.getHeapSpaceStatistics().map((s) => `${s.space_name.replace('_space', '')}=${(s.space_size / 1048576).toFixed(1)}/${(s.space_used_size / 1048576).toFixed(1)}`).join(' ');
     process.stderr.write(`MEMLOG rss=${(m.rss / 1048576).toFixed(1)} heapTotal=${(m.heapTotal / 1048576).toFixed(1)} heapUsed=${(m.heapUsed / 1048576).toFixed(1)} ext=${(m.external / 1048576).toFixed(1)} ab=${(m.arrayBuffers / 1048576).toFixed(1)} malloced=${(h.malloced_memory / 1048576).toFixed(1)} infoUsed=${(infoMemory.used / 1048576).toFixed(1)} ${sp}\n`);
+    if (fsSync.existsSync('/tmp/work/snap-trigger')) {
+      fsSync.unlinkSync('/tmp/work/snap-trigger');
+      (globalThis as { gc?: () => void }).gc?.();
+      process.stderr.write(`MEMLOG snapshot ${v8tmp.writeHeapSnapshot('/tmp/work/worker.heapsnapshot')}\n`);
+    }
   }, 1000).unref();
 }

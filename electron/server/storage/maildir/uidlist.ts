@@ -306,7 +306,8 @@ export async function rewriteUidlist(
   records: { uid: number; base: string; ext?: string }[],
 ): Promise<UidlistState> {
   const sorted = [...records].sort((a, b) => a.uid - b.uid);
-  let text = formatHeader({ ...header, version: 3 }, nextUid);
+  const headerText = formatHeader({ ...header, version: 3 }, nextUid);
+  let text = headerText;
   for (const r of sorted) text += formatRecord(r.uid, r.base, r.ext);
   const file = path.join(dir, UIDLIST);
   await fsx.writeAtomic(file, text, UIDLIST + '.tmp');
@@ -321,7 +322,8 @@ export async function rewriteUidlist(
     size: st.size,
     mtimeMs: st.mtimeMs,
     parsedBytes: Buffer.byteLength(text),
-    headerLine: text.slice(0, text.indexOf('\n')),
+    // Not a slice of `text`: that would keep the whole file's text (MBs) alive with the state.
+    headerLine: headerText.slice(0, -1),
   };
   for (const r of sorted) {
     state.uids.set(r.base, r.uid);

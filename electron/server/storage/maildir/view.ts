@@ -85,6 +85,12 @@ export class MaildirView implements MailboxView, AttachedView {
     return this.mailbox.infoCached(uid);
   }
 
+  /** infoCached() whose result is valid only until the next storage call (see storage-fast.ts). */
+  infoBorrowed(uid: number): MessageInfo | undefined {
+    if (this.closed) return undefined;
+    return this.mailbox.infoBorrowed(uid);
+  }
+
   prefetch(uids: readonly number[]): Promise<void> {
     this.checkOpen();
     return guard('prefetch', () => this.mailbox.prefetch(uids));
@@ -93,6 +99,12 @@ export class MaildirView implements MailboxView, AttachedView {
   read(uid: number, start?: number, end?: number): Promise<Buffer> {
     this.checkOpen();
     return guard('read', () => this.mailbox.read(uid, start, end));
+  }
+
+  /** read() into the caller's buffer when the bytes fit (see storage-fast.ts readInto). */
+  readInto(uid: number, into: Buffer, start?: number, end?: number): Promise<Buffer> {
+    this.checkOpen();
+    return guard('read', () => this.mailbox.read(uid, start, end, into));
   }
 
   async store(uids: readonly number[], mode: StoreMode, flags: readonly string[]): Promise<Map<number, readonly string[]>> {

@@ -1,0 +1,446 @@
+// The mailbox viewer's data layer, in the worker next to the IMAP server: answers the requests of
+// shared/viewer-types.ts through the same storage the IMAP sessions use.
+//
+// - Mail stores are opened exactly as IMAP logins open them (server.ts openUserStore), so the viewer
+//   and every session on a mailbox share one in-memory index: same UIDs and flags, and what the viewer
+//   changes reaches IMAP sessions at once (EXISTS / EXPUNGE / FETCH FLAGS) through MailboxView.
+// - A view is opened per request and closed before answering. Reading uses a read-only view (like
+//   EXAMINE: it takes no \Recent away from IMAP clients and leaves new/ alone); actions open a
+//   read-write one (which, like any SELECT, moves new/ to cur/). Storage keeps a mailbox's index
+//   warm for minutes after the last view closes, so reopening costs a couple of stat() calls.
+// - The viewer only opens users that already have a maildir: looking must not create mail homes.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { ServerSettings } from '../../shared/settings-types.js';
+import type {
+  ViewerAction, ViewerActionResult, ViewerAttachmentData, ViewerErrorCode, ViewerFolder, ViewerListItem, ViewerMessage,
+  ViewerOp, ViewerPage, ViewerRaw, ViewerRequest, ViewerRequestOf, ViewerResultOf, ViewerSearchQuery, ViewerTree,
+} from '../../shared/viewer-types.js';
+import { VIEWER_DEFAULTS } from '../../shared/viewer-types.js';
+import { AuthError, resolveUser } from '../auth/index.js';
+import { bytesToText, FieldNames, fieldValue, scanNamedFields, decodeHeaderValue } from '../mime/header.js';
+import { findPart } from '../mime/section.js';
+import { cachedInfo, prefetch } from '../imap/storage-fast.js';
+import { matchMessages, type SearchCandidate, type SearchKey } from '../imap/commands/search.js';
+import { openUserStore } from '../server.js';
+import { encodeMutf7 } from '../storage/index.js';
+import type { MailboxView, MailStore, MessageInfo, MessageMeta } from '../storage/types.js';
+import { StorageError } from '../storage/types.js';
+import {
+  attachmentEntry, chooseBodies, isLfFile, decodedHeaders, filenameOf, firstAddress, firstValue, parseRfc5322Date, partBytes,
+  readTextBody, receivedHops,
+} from './message.js';
+import { dateOrder, indexOfUid } from './order.js';
+import { findUsers } from './tree.js';
+
+export class ViewerError extends Error {
+  constructor(
+    readonly code: ViewerErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ViewerError';
+  }
+}
+
+export type ViewerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+
+export interface ViewerOptions {
+  settings: ServerSettings;
+  log?: ViewerLog;
+}
+
+/** Mail stores kept open (they hold no files; the cap only bounds the map). */
+const MAX_STORES = 64;
+/** Messages whose info is loaded at once while building a page. */
+const PAGE_PARALLEL = 16;
+
+const LIST_FIELDS = new FieldNames(['from', 'subject']);
+
+export class Viewer {
+  private readonly settings: ServerSettings;
+  private readonly log: ViewerLog;
+  private readonly stores = new Map<string, Promise<MailStore>>();
+  private readonly openViews = new Set<MailboxView>();
+  private closed = false;
+
+  constructor(options: ViewerOptions) {
+    this.settings = options.settings;
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Answers one request (the worker's 'viewer' op). */
+  handle<K extends ViewerOp>(request: ViewerRequestOf<K>): Promise<ViewerResultOf<K>>;
+  handle(request: ViewerRequest): Promise<ViewerResultOf<ViewerOp>>;
+  async handle(request: ViewerRequest): Promise<ViewerResultOf<ViewerOp>> {
+    if (this.closed) throw new ViewerError('VIEWER_NOT_RUNNING', 'the viewer is closed');
+    if (typeof request !== 'object' || request === null) throw new ViewerError('VIEWER_INVALID', 'not a viewer request');
+    switch (request.op) {
+      case 'tree': return this.tree(request.withCounts !== false);
+      case 'folders': return this.folders(request.user);
+      case 'page': return this.page(request.user, request.mailbox, request.offset, request.limit);
+      case 'search': return this.search(request.user, request.mailbox, request.query, request.offset, request.limit);
+      case 'message': return this.message(request.user, request.mailbox, request.uid, request.markSeen === true, request.maxTextChars);
+      case 'raw': return this.raw(request.user, request.mailbox, request.uid, request.maxBytes);
+      case 'attachment': return this.attachment(request.user, request.mailbox, request.uid, request.part);
+      case 'action': return this.action(request.user, request.mailbox, request.uids, request.change);
+      default: throw new ViewerError('VIEWER_INVALID', `unknown viewer op '${String((request as { op?: unknown }).op)}'`);
+    }
+  }
+
+  /** Closes views still open (requests in flight fail with 'Mailbox is closed'). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const views = [...this.openViews];
+    this.openViews.clear();
+    await Promise.all(views.map((v) => v.close().catch(() => {})));
+    this.stores.clear();
+  }
+
+  // ---- stores and views ------------------------------------------------------------------
+
+  private async store(user: unknown): Promise<MailStore> {
+    if (typeof user !== 'string' || !user) throw new ViewerError('VIEWER_INVALID', 'a user name is required');
+    let loc: ReturnType<typeof resolveUser>;
+    try {
+      loc = resolveUser(this.settings, user);
+    } catch (err) {
+      if (err instanceof AuthError) throw new ViewerError('VIEWER_NO_USER', `${user}: ${err.message}`);
+      throw err;
+    }
+    let p = this.stores.get(loc.user);
+    if (!p) {
+      try {
+        await fs.stat(loc.maildir);
+      } catch {
+        throw new ViewerError('VIEWER_NO_USER', `${loc.user} has no maildir (${loc.maildir})`);
+      }
+      p = openUserStore(this.settings, loc.user, (level, message) => this.log(level, `viewer(${loc.user}): ${message}`));
+      this.stores.set(loc.user, p);
+      p.catch(() => this.stores.delete(loc.user));
+      while (this.stores.size > MAX_STORES) this.stores.delete(this.stores.keys().next().value!);
+    }
+    return p;
+  }
+
+  /** Runs fn with a view of the mailbox, closing it afterwards whatever happens. */
+  private async withView<T>(user: string, mailbox: unknown, readOnly: boolean, fn: (view: MailboxView, store: MailStore) => Promise<T>): Promise<T> {
+    if (typeof mailbox !== 'string' || !mailbox) throw new ViewerError('VIEWER_INVALID', 'a mailbox name is required');
+    const store = await this.store(user);
+    const view = await store.open(mailbox, { readOnly });
+    this.openViews.add(view);
+    try {
+      return await fn(view, store);
+    } finally {
+      this.openViews.delete(view);
+      await view.close();
+    }
+  }
+
+  private mailboxDir(store: MailStore, name: string): string {
+    // Maildir++ (as storage/maildir lays it out): INBOX is the root, a folder is '.' + its mUTF-7 name.
+    return name.toUpperCase() === 'INBOX' ? store.root : path.join(store.root, '.' + encodeMutf7(name));
+  }
+
+  // ---- tree ----------------------------------------------------------------------------
+
+  async tree(withCounts: boolean): Promise<ViewerTree> {
+    const users = await findUsers(this.settings);
+    const domains = new Map<string, ViewerTree['domains'][number]>();
+    for (const u of users) {
+      let d = domains.get(u.domain);
+      if (!d) domains.set(u.domain, (d = { domain: u.domain, users: [] }));
+      const entry: ViewerTree['domains'][number]['users'][number] = { user: u.user, home: u.home, maildir: u.maildir };
+      if (withCounts) {
+        try {
+          entry.folders = await this.folders(u.user);
+        } catch (err) {
+          entry.error = err instanceof Error ? err.message : String(err);
+        }
+      }
+      d.users.push(entry);
+    }
+    return { vmail: this.settings.vmail, mailHome: this.settings.mail_home, domains: [...domains.values()] };
+  }
+
+  async folders(user: string): Promise<ViewerFolder[]> {
+    const store = await this.store(user);
+    const out: ViewerFolder[] = [];
+    for (const entry of await store.list()) {
+      const base = { name: entry.name, ...(entry.specialUse ? { specialUse: entry.specialUse } : {}) };
+      if (entry.noSelect) {
+        out.push({ ...base, noSelect: true, messages: 0, unseen: 0, uidValidity: 0, uidNext: 0 });
+        continue;
+      }
+      try {
+        const s = await store.status(entry.name);
+        out.push({ ...base, messages: s.messages, unseen: s.unseen, uidValidity: s.uidValidity, uidNext: s.uidNext });
+      } catch (err) {
+        // Deleted between LIST and STATUS: leave it out.
+        if (!(err instanceof StorageError && err.code === 'NONEXISTENT')) throw err;
+      }
+    }
+    return out;
+  }
+
+  // ---- list ----------------------------------------------------------------------------
+
+  async page(user: string, mailbox: string, offset: number, limit: number): Promise<ViewerPage> {
+    const window = checkWindow(offset, limit);
+    return this.withView(user, mailbox, true, async (view, store) => {
+      const { order, dates, msgs } = await dateOrder(view, this.mailboxDir(store, view.name));
+      const end = window.offset + window.limit;
+      return {
+        total: order.length,
+        uidValidity: view.uidValidity,
+        uidNext: view.uidNext(),
+        offset: window.offset,
+        items: await this.items(view, msgs, order.subarray(window.offset, end), dates.subarray(window.offset, end)),
+      };
+    });
+  }
+
+  async search(user: string, mailbox: string, query: ViewerSearchQuery, offset: number, limit: number): Promise<ViewerPage> {
+    const window = checkWindow(offset, limit);
+    const key = searchKey(query);
+    return this.withView(user, mailbox, true, async (view, store) => {
+      const { order, dates, msgs } = await dateOrder(view, this.mailboxDir(store, view.name));
+      let matching: Uint32Array = order;
+      let matchingDates: Float64Array = dates;
+      if (key) {
+        // The server's own SEARCH matcher over the whole mailbox (sequence numbers are the index's).
+        const candidates: SearchCandidate[] = msgs.map((meta, i) => ({ seq: i + 1, uid: meta.uid, meta }));
+        const maxUid = msgs.length ? msgs[msgs.length - 1].uid : 0;
+        const hits = await matchMessages(view, key, candidates, NO_RECENT, msgs.length, maxUid);
+        const hitUids = new Set<number>();
+        for (let i = 0; i < hits.length; i++) if (hits[i]) hitUids.add(candidates[i].uid);
+        const positions: number[] = [];
+        for (let i = 0; i < order.length; i++) if (hitUids.has(order[i])) positions.push(i);
+        matching = Uint32Array.from(positions, (i) => order[i]);
+        matchingDates = Float64Array.from(positions, (i) => dates[i]);
+      }
+      const end = window.offset + window.limit;
+      return {
+        total: matching.length,
+        uidValidity: view.uidValidity,
+        uidNext: view.uidNext(),
+        offset: window.offset,
+        items: await this.items(view, view.messages(), matching.subarray(window.offset, end), matchingDates.subarray(window.offset, end)),
+      };
+    });
+  }
+
+  /** List rows for these uids (with their dates), in this order; a message expunged meanwhile is left out. */
+  private async items(view: MailboxView, msgs: readonly MessageMeta[], uidList: Uint32Array, dates: Float64Array): Promise<ViewerListItem[]> {
+    const uids = Array.from(uidList);
+    // RFC822.SIZE of messages whose name carries no ,W= may need a read: done in parallel first.
+    await prefetch(view, uids);
+    const rows: (ViewerListItem | null)[] = new Array(uids.length).fill(null);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < uids.length) {
+        const k = next++;
+        const uid = uids[k];
+        const i = indexOfUid(msgs, uid);
+        if (i < 0) continue;
+        const meta = msgs[i];
+        let info: MessageInfo | undefined = cachedInfo(view, uid);
+        if (!info) {
+          try {
+            info = await view.info(uid);
+          } catch (err) {
+            this.log('debug', `viewer: info of uid ${uid}: ${String(err)}`);
+          }
+        }
+        rows[k] = listItem(meta, info, dates[k]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PAGE_PARALLEL, uids.length) }, worker));
+    return rows.filter((r): r is ViewerListItem => r !== null);
+  }
+
+  // ---- one message ---------------------------------------------------------------------
+
+  private async meta(view: MailboxView, uid: unknown): Promise<MessageMeta> {
+    if (typeof uid !== 'number' || !Number.isInteger(uid) || uid < 1) throw new ViewerError('VIEWER_INVALID', 'a message uid is required');
+    const msgs = view.messages();
+    const i = indexOfUid(msgs, uid);
+    if (i < 0) throw new ViewerError('VIEWER_NO_MESSAGE', `no message with uid ${uid} in ${view.name}`);
+    return msgs[i];
+  }
+
+  private async infoOf(view: MailboxView, uid: number): Promise<MessageInfo> {
+    try {
+      return await view.info(uid);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') throw new ViewerError('VIEWER_NO_MESSAGE', `message ${uid} was expunged`);
+      throw err;
+    }
+  }
+
+  async message(user: string, mailbox: string, uid: number, markSeen: boolean, maxTextChars?: number): Promise<ViewerMessage> {
+    const cap = clamp(maxTextChars ?? VIEWER_DEFAULTS.maxTextChars, 1, 50_000_000);
+    // Marked first, so that the facts below show the file's name with its new S letter.
+    if (markSeen) await this.action(user, mailbox, [uid], { action: 'seen', seen: true });
+    return this.withView(user, mailbox, true, async (view, store) => {
+      const meta = await this.meta(view, uid);
+      const info = await this.infoOf(view, uid);
+      const read = (s: number, e: number) => view.read(uid, s, e);
+      const headers = decodedHeaders(info.header);
+      const bodies = chooseBodies(info.structure);
+      const date = firstValue(headers, 'date');
+      const sentTime = date ? parseRfc5322Date(date) : undefined;
+      const letters = meta.filename.indexOf(':2,');
+      return {
+        uid,
+        uidValidity: view.uidValidity,
+        headers,
+        subject: firstValue(headers, 'subject'),
+        from: firstValue(headers, 'from'),
+        to: firstValue(headers, 'to'),
+        cc: firstValue(headers, 'cc'),
+        date,
+        ...(sentTime !== undefined ? { sentTime } : {}),
+        receivedHops: receivedHops(headers),
+        ...(bodies.text ? { text: await readTextBody(bodies.text.part, bodies.text.number, read, cap) } : {}),
+        ...(bodies.html ? { html: await readTextBody(bodies.html.part, bodies.html.number, read, cap) } : {}),
+        attachments: await Promise.all(bodies.attachments.map((a) => attachmentEntry(a.part, a.number, read, isLfFile(info.structure)))),
+        facts: {
+          uid,
+          filename: meta.filename,
+          dir: meta.dir,
+          path: path.join(this.mailboxDir(store, view.name), meta.dir, meta.filename),
+          flagLetters: letters >= 0 ? meta.filename.slice(letters + 3) : '',
+          flags: [...meta.flags],
+          size: meta.size,
+          physicalSize: info.physicalSize,
+          internalDate: meta.internalDate,
+        },
+      };
+    });
+  }
+
+  async raw(user: string, mailbox: string, uid: number, maxBytes?: number): Promise<ViewerRaw> {
+    const cap = clamp(maxBytes ?? VIEWER_DEFAULTS.rawMaxBytes, 1, 256 * 1024 * 1024);
+    return this.withView(user, mailbox, true, async (view) => {
+      await this.meta(view, uid);
+      const info = await this.infoOf(view, uid);
+      const total = info.physicalSize;
+      const n = Math.min(total, cap);
+      const bytes = n > 0 ? await view.read(uid, 0, n) : Buffer.alloc(0);
+      return { uid, source: bytesToText(bytes), returnedBytes: bytes.length, totalBytes: total, truncated: bytes.length < total };
+    });
+  }
+
+  async attachment(user: string, mailbox: string, uid: number, part: string): Promise<ViewerAttachmentData> {
+    if (typeof part !== 'string' || !/^[1-9]\d*(\.[1-9]\d*)*$/.test(part)) throw new ViewerError('VIEWER_INVALID', `not a part number: ${String(part)}`);
+    return this.withView(user, mailbox, true, async (view) => {
+      await this.meta(view, uid);
+      const info = await this.infoOf(view, uid);
+      const found = findPart(info.structure, part.split('.').map(Number));
+      if (!found || found.parts) throw new ViewerError('VIEWER_NO_PART', `message ${uid} has no part ${part} to save`);
+      const data = await partBytes(found, (s, e) => view.read(uid, s, e));
+      return {
+        part,
+        filename: filenameOf(found, part),
+        contentType: `${found.type}/${found.subtype}`.toLowerCase(),
+        // A plain Uint8Array crosses the worker boundary without Buffer's prototype.
+        data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      };
+    });
+  }
+
+  // ---- actions -------------------------------------------------------------------------
+
+  async action(user: string, mailbox: string, uids: number[], change: ViewerAction): Promise<ViewerActionResult> {
+    if (!Array.isArray(uids) || uids.some((u) => typeof u !== 'number' || !Number.isInteger(u) || u < 1)) {
+      throw new ViewerError('VIEWER_INVALID', 'uids must be positive integers');
+    }
+    if (typeof change !== 'object' || change === null) throw new ViewerError('VIEWER_INVALID', 'no action given');
+    return this.withView(user, mailbox, false, async (view, store) => {
+      const msgs = view.messages();
+      const present = [...new Set(uids)].filter((u) => indexOfUid(msgs, u) >= 0).sort((a, b) => a - b);
+      if (present.length === 0) return { uids: [] };
+      switch (change.action) {
+        case 'seen':
+        case 'flag': {
+          const flag = change.action === 'seen' ? '\\Seen' : '\\Flagged';
+          const on = change.action === 'seen' ? change.seen : change.flagged;
+          const updated = await view.store(present, on ? 'add' : 'remove', [flag]);
+          return { uids: [...updated.keys()], flags: [...updated].map(([uid, flags]) => ({ uid, flags: [...flags] })) };
+        }
+        case 'delete': {
+          const trash = change.mode === 'trash' ? await trashName(store) : null;
+          if (trash && trash !== view.name) {
+            const moved = await view.moveTo(present, trash);
+            return { uids: moved.pairs.map((p) => p[0]), moved: { mailbox: trash, uidValidity: moved.uidValidity, pairs: moved.pairs } };
+          }
+          // Expunge only these messages (UID EXPUNGE, RFC 4315): others marked \Deleted stay.
+          await view.store(present, 'add', ['\\Deleted']);
+          const expunged = await view.expunge(present);
+          return { uids: expunged, expunged };
+        }
+        case 'move': {
+          if (typeof change.target !== 'string' || !change.target) throw new ViewerError('VIEWER_INVALID', 'a target folder is required');
+          const moved = await view.moveTo(present, change.target);
+          return { uids: moved.pairs.map((p) => p[0]), moved: { mailbox: change.target, uidValidity: moved.uidValidity, pairs: moved.pairs } };
+        }
+        default:
+          throw new ViewerError('VIEWER_INVALID', `unknown action '${String((change as { action?: unknown }).action)}'`);
+      }
+    });
+  }
+}
+
+const NO_RECENT = { isRecent: () => false };
+
+/** The user's Trash: the folder with \Trash special use (ensure() creates 'Trash'). */
+async function trashName(store: MailStore): Promise<string> {
+  const list = await store.list();
+  return list.find((e) => e.specialUse === '\\Trash' && !e.noSelect)?.name ?? 'Trash';
+}
+
+function clamp(n: number, lo: number, hi: number): number {
+  if (!Number.isFinite(n)) return hi;
+  return Math.min(hi, Math.max(lo, Math.floor(n)));
+}
+
+function checkWindow(offset: unknown, limit: unknown): { offset: number; limit: number } {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new ViewerError('VIEWER_INVALID', 'offset must be an integer >= 0');
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) throw new ViewerError('VIEWER_INVALID', 'limit must be an integer >= 0');
+  return { offset, limit: Math.min(limit, VIEWER_DEFAULTS.maxLimit) };
+}
+
+/** The viewer's search as the SEARCH key IMAP would send: FROM x SUBJECT y TEXT z (AND). Null: match all. */
+export function searchKey(query: ViewerSearchQuery | undefined): SearchKey | null {
+  if (typeof query !== 'object' || query === null) throw new ViewerError('VIEWER_INVALID', 'a search query is required');
+  const keys: SearchKey[] = [];
+  if (typeof query.from === 'string' && query.from.trim()) keys.push({ k: 'header', field: 'from', value: query.from.trim() });
+  if (typeof query.subject === 'string' && query.subject.trim()) keys.push({ k: 'header', field: 'subject', value: query.subject.trim() });
+  if (typeof query.text === 'string' && query.text.trim()) keys.push({ k: 'text', value: query.text.trim() });
+  if (keys.length === 0) return null;
+  return keys.length === 1 ? keys[0] : { k: 'and', keys };
+}
+
+/** One list row from the index facts and the cached header (From/Subject only are decoded). */
+function listItem(meta: MessageMeta, info: MessageInfo | undefined, date: number): ViewerListItem {
+  let from = '';
+  let fromAddress = '';
+  let subject = '';
+  if (info) {
+    const header = info.header;
+    const { fields, ids } = scanNamedFields(header, LIST_FIELDS);
+    let fromRaw: Buffer | undefined;
+    for (let k = 0; k < fields.length; k++) {
+      if (ids[k] === 0 && fromRaw === undefined) fromRaw = fieldValue(header, fields[k]);
+      // Like ENVELOPE, the last Subject wins when there are several.
+      else if (ids[k] === 1) subject = decodeHeaderValue(fieldValue(header, fields[k])).trim();
+    }
+    const a = firstAddress(fromRaw);
+    from = a.name || a.address;
+    fromAddress = a.address;
+  }
+  const flags = [...meta.flags];
+  return { uid: meta.uid, from, fromAddress, subject, date, size: meta.size, flags, seen: flags.includes('\\Seen') };
+}
