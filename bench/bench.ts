@@ -231,7 +231,16 @@ class ServerRun {
   }
 
   private removeUsers(users: string[]): void {
-    if (!this.ctx.opts.keep) for (const u of users) fs.rmSync(this.home(u), { recursive: true, force: true });
+    if (this.ctx.opts.keep) return;
+    for (const u of users) {
+      // Only saves disk space: a server that is still running may create files in the tree
+      // while it is removed (ENOTEMPTY); what is left goes with the run directory.
+      try {
+        fs.rmSync(this.home(u), { recursive: true, force: true, maxRetries: 3 });
+      } catch (err) {
+        progress(`  ${this.name}: could not remove ${u} yet (${errorText(err)})`);
+      }
+    }
   }
 
   private get only(): Set<Workload> {

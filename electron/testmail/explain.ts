@@ -125,7 +125,7 @@ export function explainSendError(err: unknown, ctx: { host: string; port: number
       ],
     };
   }
-  if (/user unknown|unknown user|recipient address rejected|no such user|mailbox unavailable|does not exist/i.test(text) && code >= 500) {
+  if (/user unknown|unknown user|no such user|mailbox unavailable|does not exist/i.test(text) && code >= 500) {
     return {
       ...base, stage: 'smtp', code: 'USER_UNKNOWN',
       explanation: `The relay knows the domain ${domain || ''} but not the address ${ctx.to}: for Postfix's virtual delivery every address must be listed in virtual_mailbox_maps.`.replace('  ', ' '),

@@ -1,7 +1,8 @@
 // "Send a test message", local drop: writes a generated message into a user's maildir exactly the way
 // Postfix's virtual(8) delivery agent does, to test the IMAP side alone (no SMTP involved):
 //   1. create the maildir (tmp/ new/ cur/, mode 0700) when it is missing, as Postfix does;
-//   2. write the message to tmp/<sec>.P<pid>.<host> and fsync it;
+//   2. write the message to tmp/<sec>.P<pid>Q<n>.<host> and fsync it (Postfix: <sec>.P<pid>.<host>;
+//      the counter keeps two drops of one process in one second apart);
 //   3. rename it to new/<sec>.V<dev hex>I<inode hex>M<usec>.<host> (Postfix's unique name, built from
 //      the tmp file's device and inode numbers), so a reader never sees a half-written message.
 // LF line endings and a Return-Path/Delivered-To/Received block on top, as Postfix writes them.

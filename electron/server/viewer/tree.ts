@@ -7,7 +7,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ServerSettings } from '../../shared/settings-types.js';
-import { templateStaticPrefix } from '../../shared/settings.js';
 import { resolveUser } from '../auth/index.js';
 
 export interface FoundUser {
@@ -87,8 +86,13 @@ async function subdirs(dir: string): Promise<string[]> {
 
 /** Users with a maildir, sorted by domain then user. A template without user variables has none to list. */
 export async function findUsers(settings: ServerSettings): Promise<FoundUser[]> {
-  const prefix = path.resolve(templateStaticPrefix(settings.mail_home));
-  const rest = settings.mail_home.slice(templateStaticPrefix(settings.mail_home).length).split(/[\\/]+/).filter(Boolean);
+  // The directories before the first segment with a variable are fixed ('%%' is a literal '%').
+  const all = settings.mail_home.split(/[\\/]+/);
+  const hasVariable = (seg: string) => seg.replace(/%%/g, '').includes('%');
+  const firstVar = all.findIndex(hasVariable);
+  if (firstVar < 0) return [];
+  const prefix = path.resolve(all.slice(0, firstVar).join('/').replace(/%%/g, '%') || '/');
+  const rest = all.slice(firstVar).filter(Boolean);
   const segments: Segment[] = [];
   for (const s of rest) {
     const seg = segmentPattern(s);

@@ -345,8 +345,9 @@ export class Viewer {
         part,
         filename: filenameOf(found, part),
         contentType: `${found.type}/${found.subtype}`.toLowerCase(),
-        // A plain Uint8Array crosses the worker boundary without Buffer's prototype.
-        data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+        // A plain Uint8Array of its own: structured clone copies a view's whole ArrayBuffer, and a
+        // small Buffer may be a slice of Node's shared pool (other data). 5 MB copy: about a millisecond.
+        data: data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? new Uint8Array(data.buffer) : new Uint8Array(data),
       };
     });
   }
@@ -373,7 +374,12 @@ export class Viewer {
         case 'delete': {
           const trash = change.mode === 'trash' ? await trashName(store) : null;
           if (trash && trash !== view.name) {
-            const moved = await view.moveTo(present, trash);
+            const moved = await view.moveTo(present, trash).catch(async (err: unknown) => {
+              // The user deleted their Trash: make it again, as login would (auto = create).
+              if (!(err instanceof StorageError && err.code === 'TRYCREATE')) throw err;
+              await store.create(trash).catch(() => {});
+              return view.moveTo(present, trash);
+            });
             return { uids: moved.pairs.map((p) => p[0]), moved: { mailbox: trash, uidValidity: moved.uidValidity, pairs: moved.pairs } };
           }
           // Expunge only these messages (UID EXPUNGE, RFC 4315): others marked \Deleted stay.
