@@ -23,6 +23,7 @@ import { dropCaches, environment, freePort, measureMemory, sleep, type BenchServ
 import { ROWS, printEnvironment, printTable, type Cell, type RowKey, type SizeResult, type Workload, WORKLOADS } from './report.js';
 import { startRoost } from './roost.js';
 import { measureDelivery, printDeliveryTable, type DeliveryFigures } from './delivery.js';
+import { printViewerBench, runViewerBench } from './viewer.js';
 
 const PASSWORD = 'bench-pw';
 const DOMAIN = 'bench.example';
@@ -40,6 +41,8 @@ type ServerName = 'Roost' | 'Dovecot';
 interface Options {
   sizes: number[];
   only: Set<Workload>;
+  /** The mailbox viewer's benchmark (bench/viewer.ts): `--only viewer`, or part of the default run. */
+  viewer: boolean;
   quick: boolean;
   keep: boolean;
   json: string | null;
@@ -54,7 +57,7 @@ function printUsage(): void {
   process.stdout.write(`Usage: npm run bench -- [options]
   --quick              10,000 messages only, fewer repetitions of warm measurements
   --sizes 10000,50000  corpus sizes (default 10000,50000)
-  --only open,headers  workloads: ${WORKLOADS.join(',')} (default: all)
+  --only open,headers  workloads: ${WORKLOADS.join(',')},viewer (default: all)
   --servers roost,dovecot   which servers to run (default both)
   --keep               keep the temporary directories (mail trees, logs, configs)
   --json out.json      also write the results as JSON
@@ -74,6 +77,7 @@ function parseArgs(argv: string[], root: string): Options {
   const o: Options = {
     sizes: [10_000, 50_000],
     only: new Set(WORKLOADS),
+    viewer: true,
     quick: false,
     keep: false,
     json: null,
@@ -102,7 +106,9 @@ function parseArgs(argv: string[], root: string): Options {
       if (o.sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--sizes takes positive integers');
       sizesGiven = true;
     } else if (a === '--only') {
-      const names = value().split(',').map((s) => s.trim().toLowerCase());
+      const all = value().split(',').map((s) => s.trim().toLowerCase());
+      o.viewer = all.includes('viewer');
+      const names = all.filter((n) => n !== 'viewer');
       for (const n of names) if (!(WORKLOADS as readonly string[]).includes(n)) throw new Error(`unknown workload '${n}' (${WORKLOADS.join(', ')})`);
       o.only = new Set(names as Workload[]);
     } else if (a === '--servers') {
@@ -754,7 +760,7 @@ async function main(): Promise<number> {
   const results: SizeResult[] = [];
   let wrong = 0;
   try {
-    for (const size of opts.sizes) {
+    for (const size of opts.only.size ? opts.sizes : []) {
       progress(`corpus of ${size} messages (seed ${opts.seed})`);
       const corpus = ensureCorpus(opts.cacheDir, opts.seed, size, (n) => {
         if (n % 10_000 === 0) progress(`  generated ${n}`);
@@ -771,6 +777,10 @@ async function main(): Promise<number> {
       results.push(res);
       if (ROWS.some((r) => opts.only.has(r.workload))) wrong += printTable(res, opts.only, opts.repeats);
       if (opts.only.has('delivery')) wrong += printDeliveryTable(size, deliveries);
+    }
+    if (opts.viewer) {
+      progress('mailbox viewer');
+      printViewerBench(await runViewerBench({ size: opts.quick ? 10_000 : 100_000, cacheDir: opts.cacheDir, seed: opts.seed, keep: opts.keep, progress }));
     }
   } finally {
     for (const s of ctx.active) await s.stop().catch(() => {});

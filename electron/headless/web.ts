@@ -5,6 +5,9 @@
 //   GET  /...             the renderer build (out/renderer/), index.html for unknown paths without an extension
 //   POST /api/<method>    body: JSON params (or empty) -> 200 { ok: true, result } | 4xx/5xx { ok: false, error }
 //   GET  /api/events      WebSocket; each text frame is one JSON ApiEvent; the first is the current status
+//   GET  /api/download?user=&mailbox=&uid=[&part=]
+//                         the mailbox viewer's "Save": an attachment (part) or the whole message, as
+//                         Content-Disposition: attachment, application/octet-stream (never rendered here)
 //
 // Listens on 127.0.0.1 only. Anyone on this computer can reach that port, and any web page in a browser
 // here can make the browser send requests to it, so every request must pass, in this order:
@@ -23,7 +26,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiEvent } from '../shared/api.js';
-import { ApiCallError, toApiError } from '../shared/api-validate.js';
+import { ApiCallError, toApiError, validateParams } from '../shared/api-validate.js';
 import type { RoostService } from '../service/service.js';
 
 export const TOKEN_COOKIE = 'roost_token';
@@ -88,7 +91,11 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
     // Scripts and styles only from this server (the renderer has no inline ones); the WebSocket
     // is named explicitly because not every browser lets 'self' cover ws:.
     'Content-Security-Policy': [
-      "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+      // The mail viewer's sandboxed srcdoc frame inherits this policy (CSP Level 3) on top of its own,
+      // which blocks remote loads until the user asks: so inline styles and http(s) images are allowed
+      // here for the frame's sake. Scripts stay 'self' only; the app's markup never holds mail HTML.
+      "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: http: https:",
+     
       `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`, "font-src 'self'", "object-src 'none'",
       "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
     ].join('; '),
@@ -177,6 +184,31 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
     }
   };
 
+  /** The viewer's downloads: bytes, not JSON (a 25 MB attachment as a JSON array would be ~100 MB). */
+  const handleDownload = async (res: http.ServerResponse, url: URL): Promise<void> => {
+    try {
+      const q = url.searchParams;
+      const params: Record<string, unknown> = { user: q.get('user') ?? '', mailbox: q.get('mailbox') ?? '', uid: Number(q.get('uid')) };
+      if (q.has('part')) params.part = q.get('part');
+      const ref = validateParams('viewerSave', params);
+      const file = await service.viewer.download(ref);
+      const ascii = file.filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+      res.writeHead(200, {
+        ...securityHeaders(),
+        // Octet-stream whatever the part claims: hostile HTML or SVG must never render on this origin.
+        'Content-Type': 'application/octet-stream',
+        'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
+        'Content-Length': String(file.data.byteLength),
+        'Cache-Control': 'no-store',
+      });
+      res.end(Buffer.from(file.data.buffer, file.data.byteOffset, file.data.byteLength));
+    } catch (e) {
+      const error = toApiError(e);
+      send(res, error.code === 'INVALID' ? 400 : error.code === 'NO_MESSAGE' || error.code === 'NO_PART' ? 404 : 500,
+        'text/plain; charset=utf-8', `${error.message}\n`, { 'Cache-Control': 'no-store' });
+    }
+  };
+
   const serveStatic = (res: http.ServerResponse, pathname: string): void => {
     let decoded: string;
     try {
@@ -233,6 +265,10 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
     if (why) { send(res, 403, 'text/plain; charset=utf-8', why); return; }
     if (url.pathname === '/api/events') {
       send(res, 426, 'text/plain; charset=utf-8', 'This address is a WebSocket.\n', { Upgrade: 'websocket' });
+      return;
+    }
+    if (url.pathname === '/api/download' && req.method === 'GET') {
+      void handleDownload(res, url);
       return;
     }
     if (url.pathname.startsWith('/api/')) {

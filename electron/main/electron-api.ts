@@ -134,6 +134,7 @@ export interface ElectronApi {
   shell: { showItemInFolder(fullPath: string): void; openExternal?(url: string): Promise<void> };
   dialog: {
     showOpenDialog(window: BrowserWindowLike | undefined, options: { title?: string; defaultPath?: string; properties: string[] }): Promise<{ canceled: boolean; filePaths: string[] }>;
+    showSaveDialog?(window: BrowserWindowLike | undefined, options: { title?: string; defaultPath?: string }): Promise<{ canceled: boolean; filePath?: string }>;
     showMessageBox?(options: { type?: string; message: string; detail?: string; buttons?: string[] }): Promise<unknown>;
   };
   protocol: ProtocolLike;

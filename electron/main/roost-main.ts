@@ -38,12 +38,20 @@ export const EVENT_CHANNEL = 'roost:event';
 
 /** The renderer's policy, sent as a header on every response (the page carries the same as a meta tag). */
 export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+  // The mail viewer's srcdoc frame inherits this policy on top of its own (which blocks remote loads
+  // until asked): inline styles and http(s) images are allowed here for its sake; scripts stay 'self'.
+  "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: http: https:",
+  "font-src 'self'",
   "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
 ].join('; ');
 
-/** The mailbox viewer's route, once the renderer has one; until then the tray shows no viewer item. */
-export const VIEWER_ROUTE: string | null = null;
+/** The mailbox viewer's route (renderer/src/lib/router.svelte.ts); a message is #/viewer/<user>/<mailbox>/<uid>. */
+export const VIEWER_ROUTE: string | null = '#/viewer';
+
+/** The viewer's deep link to one message, as the renderer's router parses it. */
+export function viewerMessageRoute(user: string, mailbox: string, uid: number): string {
+  return `${VIEWER_ROUTE ?? '#/viewer'}/${encodeURIComponent(user)}/${encodeURIComponent(mailbox)}/${uid}`;
+}
 
 export type TrayState = 'running' | 'stopped' | 'error';
 
@@ -171,6 +179,12 @@ export class RoostMain {
           electron.clipboard.writeText(text);
           return { copied: true };
         },
+        saveFile: async (file) => {
+          const r = await electron.dialog.showSaveDialog?.(this.window, { title: 'Save', defaultPath: path.join(electron.app.getPath('home'), file.defaultName) });
+          if (!r || r.canceled || !r.filePath) return { saved: false };
+          await fs.promises.writeFile(r.filePath, file.data, { mode: 0o600 });
+          return { saved: true, path: r.filePath };
+        },
         showLogFile: (file) => {
           electron.shell.showItemInFolder(fs.existsSync(file) ? file : path.dirname(file));
           return { opened: true };
@@ -230,7 +244,22 @@ export class RoostMain {
     win.focus();
   }
 
-  private createWindow(): BrowserWindowLike {
+  /**
+   * Shows the window at a route of the renderer: a window that exists is told through the event
+   * channel (its router follows, no reload); a new one loads the page with the route in the hash.
+   */
+  openRoute(hash: string): void {
+    const existing = this.window && !this.window.isDestroyed() ? this.window : undefined;
+    if (existing) {
+      if (!existing.webContents.isDestroyed()) existing.webContents.send(EVENT_CHANNEL, { type: 'navigate', hash } satisfies ApiEvent);
+      this.showWindow();
+      return;
+    }
+    this.createWindow(hash);
+    this.showWindow();
+  }
+
+  private createWindow(hash = ''): BrowserWindowLike {
     const { BrowserWindow } = this.electron;
     const win = new BrowserWindow({
       width: 1040, height: 760, minWidth: 720, minHeight: 520, show: false, title: 'Roost', autoHideMenuBar: true,
@@ -252,7 +281,7 @@ export class RoostMain {
     win.on('closed', () => { if (this.window === win) this.window = undefined; });
     win.webContents.on('console-message', (...args: unknown[]) => this.rendererConsole(args));
     win.webContents.on('render-process-gone', (_e: unknown, details: { reason?: string }) => this.mainLog.error(`renderer gone: ${details?.reason ?? 'unknown'}`));
-    void win.loadURL(`${APP_ORIGIN}/index.html`).catch((e: unknown) => this.mainLog.error(`cannot load the UI: ${(e as Error).message}`));
+    void win.loadURL(`${APP_ORIGIN}/index.html${hash}`).catch((e: unknown) => this.mainLog.error(`cannot load the UI: ${(e as Error).message}`));
     return win;
   }
 
@@ -327,7 +356,7 @@ export class RoostMain {
       { type: 'separator' },
       { label: 'Open Roost', click: () => this.showWindow() },
     ];
-    if (VIEWER_ROUTE) items.push({ label: 'Open mailbox viewer', click: () => this.showWindow() });
+    if (VIEWER_ROUTE) items.push({ label: 'Open mailbox viewer', click: () => this.openRoute(VIEWER_ROUTE!) });
     items.push(
       { label: 'Copy connection settings', click: () => this.copyConnection() },
       { label: 'Start at login', type: 'checkbox', checked: this.loginItemEnabled(), click: (item: { checked?: boolean }) => this.setLoginItem(Boolean(item?.checked)) },
@@ -433,7 +462,8 @@ export class RoostMain {
       case 'delivered':
         if (this.notifications) {
           const n = this.notify(`New mail for ${event.user}`, `${event.from}: ${event.subject}${event.mailbox !== 'INBOX' ? ` (${event.mailbox})` : ''}`);
-          n?.on?.('click', () => this.showWindow());
+          // The click leads to the message in the viewer, highlighted there as new.
+          n?.on?.('click', () => this.openRoute(viewerMessageRoute(event.user, event.mailbox, event.uid)));
         }
         break;
       default:

@@ -26,6 +26,7 @@ import { Supervisor, SupervisorError, type SupervisorOptions } from '../supervis
 import { checkPath, checkPort, privilegedPortFix, userName } from './checks.js';
 import { importPostfix } from './postfix.js';
 import type { SecretStore } from './secret-store.js';
+import { ViewerService } from './viewer.js';
 import {
   buildWithProblems, composeRaw, defaultAppSettings, describeOverrides, isLoopbackAddress, readSettingsFile,
   settingsFilePath, writeSettingsFile, type SettingsFile,
@@ -38,6 +39,8 @@ export interface PlatformHooks {
   pickDirectory?(params: ApiParams<'pickDirectory'>): Promise<{ path: string | null }>;
   copyText?(text: string): Promise<{ copied: boolean }> | { copied: boolean };
   showLogFile?(file: string): Promise<{ opened: boolean }> | { opened: boolean };
+  /** Electron: a save dialog for a viewer download (attachment, whole message); absent in the browser. */
+  saveFile?(file: { defaultName: string; data: Uint8Array }): Promise<{ saved: boolean; path?: string }>;
 }
 
 export interface RoostServiceOptions {
@@ -86,6 +89,8 @@ function formatSize(bytes: number): string {
 
 export class RoostService {
   readonly supervisor: Supervisor;
+  /** The mailbox viewer and test messages (electron/service/viewer.ts). */
+  readonly viewer: ViewerService;
   readonly dataDir: string;
   private readonly opts: RoostServiceOptions;
   private saved: SettingsFile | undefined;
@@ -119,6 +124,13 @@ export class RoostService {
       }),
       this.supervisor.onEvent((event) => this.onServerEvent(event)),
     );
+    this.viewer = new ViewerService({
+      supervisor: this.supervisor,
+      runningSettings: () => (this.supervisor.snapshot().state === 'running' ? this.running : undefined),
+      effectiveSettings: () => this.effectiveSettings(),
+      onServerEvent: (listener) => this.supervisor.onEvent(listener),
+      ...(options.hooks?.saveFile ? { saveFile: options.hooks.saveFile } : {}),
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -145,7 +157,12 @@ export class RoostService {
         const s = this.supervisor.snapshot();
         return checkPort(x.listen, x.port, s.state === 'running' ? { host: s.host, port: s.port } : undefined);
       },
-      importPostfix: (x) => importPostfix(x.dir),
+      importPostfix: (x) => {
+        const r = importPostfix(x.dir);
+        // A relay test that fails later shows Postfix's virtual_mailbox_base beside mail_home.
+        this.viewer.rememberPostfix(r);
+        return r;
+      },
       pickDirectory: (x) => this.opts.hooks?.pickDirectory?.(x) ?? { path: null },
       dashboard: () => this.dashboard(),
       startServer: () => this.start(),
@@ -154,6 +171,17 @@ export class RoostService {
       logTail: (x) => this.logRing.slice(-x.limit),
       copyText: (x) => this.opts.hooks?.copyText?.(x.text) ?? { copied: false },
       showLogFile: () => this.opts.hooks?.showLogFile?.(this.opts.logFile) ?? { opened: false },
+      viewerTree: () => this.viewer.request({ op: 'tree', withCounts: true }),
+      viewerFolders: (x) => this.viewer.request({ op: 'folders', user: x.user }),
+      viewerPage: (x) => (x.query && (x.query.from || x.query.subject || x.query.text)
+        ? this.viewer.request({ op: 'search', user: x.user, mailbox: x.mailbox, query: x.query, offset: x.offset, limit: x.limit })
+        : this.viewer.request({ op: 'page', user: x.user, mailbox: x.mailbox, offset: x.offset, limit: x.limit })),
+      viewerMessage: (x) => this.viewer.request({ op: 'message', user: x.user, mailbox: x.mailbox, uid: x.uid, ...(x.markSeen ? { markSeen: true } : {}) }),
+      viewerRaw: (x) => this.viewer.request({ op: 'raw', user: x.user, mailbox: x.mailbox, uid: x.uid }),
+      viewerAction: (x) => this.viewer.request({ op: 'action', user: x.user, mailbox: x.mailbox, uids: x.uids, change: x.change }),
+      viewerSave: (x) => this.viewer.save(x),
+      localDrop: (x) => this.viewer.localDrop(x),
+      sendTest: (x) => this.viewer.sendTest(x),
     };
     return (handlers[method] as (params: never) => Promise<ApiResult<M>> | ApiResult<M>)(p);
   }

@@ -9,8 +9,9 @@
 //
 // No Node or Electron imports: the renderer may import this file too.
 import {
-  API_METHODS, isApiMethod, type ApiError, type ApiMethod, type ApiParams, type AppSettings, type FieldProblem,
+  API_METHODS, isApiMethod, type ApiError, type ApiMethod, type ApiParams, type AppSettings, type FieldProblem, type ViewerRef,
 } from './api.js';
+import type { ViewerAction, ViewerSearchQuery } from './viewer-types.js';
 
 /** An ApiError that can be thrown; both transports turn it into { ok: false, error }. */
 export class ApiCallError extends Error implements ApiError {
@@ -52,6 +53,24 @@ export const LIMITS = {
   copyText: 64 * 1024,
   title: 200,
   logTailMax: 5000,
+  /** A login name ('alice@brokkr.net'); Roost's username rules check the rest. */
+  user: 320,
+  /** An IMAP mailbox name (UTF-8). */
+  mailbox: 1000,
+  /** One search term. */
+  searchTerm: 500,
+  /** UIDs in one viewer action. */
+  actionUids: 10_000,
+  /** A page of the message list (the worker's own cap). */
+  pageLimit: 1000,
+  /** An SMTP host name or address. */
+  host: 255,
+  /** A mail address (RFC 5321: 254 in practice), with a display name for From. */
+  address: 320,
+  subject: 200,
+  /** How long sendTest waits for the delivery. */
+  sendTestMinMs: 1000,
+  sendTestMaxMs: 120_000,
 } as const;
 
 function invalid(message: string, field?: FieldProblem['field']): never {
@@ -148,6 +167,52 @@ export function validateAppSettings(v: unknown): AppSettings {
   return out as AppSettings;
 }
 
+const UID_MAX = 0xffffffff;
+/** IMAP part numbers as the viewer reports them ('2', '1.3'). */
+const PART_RE = /^[1-9]\d{0,5}(\.[1-9]\d{0,5}){0,20}$/;
+
+function viewerRef(what: string, o: Record<string, unknown>): ViewerRef {
+  return {
+    user: str('user', o.user, LIMITS.user, { min: 1, noControl: true }),
+    mailbox: str('mailbox', o.mailbox, LIMITS.mailbox, { min: 1, noControl: true }),
+    uid: int(`${what}: uid`, o.uid, 1, UID_MAX),
+  };
+}
+
+function searchQuery(v: unknown): ViewerSearchQuery {
+  const o = exactKeys('query', v, [], ['from', 'subject', 'text']);
+  const out: ViewerSearchQuery = {};
+  for (const k of ['from', 'subject', 'text'] as const) {
+    if (o[k] !== undefined) out[k] = str(`query.${k}`, o[k], LIMITS.searchTerm, { noControl: true });
+  }
+  return out;
+}
+
+function viewerAction(v: unknown): ViewerAction {
+  if (!isPlainObject(v)) invalid('change: expected an object');
+  switch (v.action) {
+    case 'seen': return { action: 'seen', seen: bool('change.seen', exactKeys('change', v, ['action', 'seen']).seen) };
+    case 'flag': return { action: 'flag', flagged: bool('change.flagged', exactKeys('change', v, ['action', 'flagged']).flagged) };
+    case 'delete': {
+      const mode = exactKeys('change', v, ['action', 'mode']).mode;
+      if (mode !== 'trash' && mode !== 'expunge') invalid("change.mode: expected 'trash' or 'expunge'");
+      return { action: 'delete', mode };
+    }
+    case 'move':
+      return { action: 'move', target: str('change.target', exactKeys('change', v, ['action', 'target']).target, LIMITS.mailbox, { min: 1, noControl: true }) };
+    default:
+      return invalid(`change.action: unknown action ${JSON.stringify(v.action).slice(0, 40)} (seen, flag, delete, move)`);
+  }
+}
+
+/** A mail address as the test forms take it: something@something, no spaces or control characters. */
+function address(what: string, v: unknown, allowName = false): string {
+  const s = str(what, v, LIMITS.address, { min: 1, noControl: true }).trim();
+  const bare = allowName ? (/<([^<>]*)>\s*$/.exec(s)?.[1] ?? s) : s;
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(bare)) invalid(`${what}: expected a full address such as alice@brokkr.net`);
+  return s;
+}
+
 type Validator<M extends ApiMethod> = (params: unknown) => ApiParams<M>;
 
 /** Methods without params accept undefined, null or {} (an empty JSON body or an empty object). */
@@ -186,6 +251,65 @@ const VALIDATORS: { [M in ApiMethod]: Validator<M> } = {
   logTail: (p) => ({ limit: int('limit', exactKeys('logTail', p, ['limit']).limit, 1, LIMITS.logTailMax) }),
   copyText: (p) => ({ text: str('text', exactKeys('copyText', p, ['text']).text, LIMITS.copyText) }),
   showLogFile: none('showLogFile'),
+  viewerTree: none('viewerTree'),
+  viewerFolders: (p) => ({ user: str('user', exactKeys('viewerFolders', p, ['user']).user, LIMITS.user, { min: 1, noControl: true }) }),
+  viewerPage: (p) => {
+    const o = exactKeys('viewerPage', p, ['user', 'mailbox', 'offset', 'limit'], ['query']);
+    return {
+      user: str('user', o.user, LIMITS.user, { min: 1, noControl: true }),
+      mailbox: str('mailbox', o.mailbox, LIMITS.mailbox, { min: 1, noControl: true }),
+      offset: int('offset', o.offset, 0, UID_MAX),
+      limit: int('limit', o.limit, 0, LIMITS.pageLimit),
+      ...(o.query !== undefined ? { query: searchQuery(o.query) } : {}),
+    };
+  },
+  viewerMessage: (p) => {
+    const o = exactKeys('viewerMessage', p, ['user', 'mailbox', 'uid'], ['markSeen']);
+    return { ...viewerRef('viewerMessage', o), ...(o.markSeen !== undefined ? { markSeen: bool('markSeen', o.markSeen) } : {}) };
+  },
+  viewerRaw: (p) => viewerRef('viewerRaw', exactKeys('viewerRaw', p, ['user', 'mailbox', 'uid'])),
+  viewerAction: (p) => {
+    const o = exactKeys('viewerAction', p, ['user', 'mailbox', 'uids', 'change']);
+    if (!Array.isArray(o.uids) || o.uids.length === 0) invalid('uids: expected a non-empty list of UIDs');
+    if (o.uids.length > LIMITS.actionUids) invalid(`uids: at most ${LIMITS.actionUids} at once`);
+    return {
+      user: str('user', o.user, LIMITS.user, { min: 1, noControl: true }),
+      mailbox: str('mailbox', o.mailbox, LIMITS.mailbox, { min: 1, noControl: true }),
+      uids: o.uids.map((u, i) => int(`uids[${i}]`, u, 1, UID_MAX)),
+      change: viewerAction(o.change),
+    };
+  },
+  viewerSave: (p) => {
+    const o = exactKeys('viewerSave', p, ['user', 'mailbox', 'uid'], ['part']);
+    const out: ViewerRef & { part?: string } = viewerRef('viewerSave', o);
+    if (o.part !== undefined) {
+      const part = str('part', o.part, 64, { min: 1, noControl: true });
+      if (!PART_RE.test(part)) invalid(`part: not a part number: ${JSON.stringify(part)}`);
+      out.part = part;
+    }
+    return out;
+  },
+  localDrop: (p) => {
+    const o = exactKeys('localDrop', p, ['to'], ['subject', 'from']);
+    return {
+      to: address('to', o.to),
+      ...(o.subject !== undefined ? { subject: str('subject', o.subject, LIMITS.subject, { noControl: true }) } : {}),
+      ...(o.from !== undefined ? { from: address('from', o.from, true) } : {}),
+    };
+  },
+  sendTest: (p) => {
+    const o = exactKeys('sendTest', p, ['host', 'port', 'to', 'timeoutMs'], ['from', 'postfixBase']);
+    const host = str('host', o.host, LIMITS.host, { min: 1, noControl: true }).trim();
+    if (!/^[A-Za-z0-9.:[\]_-]+$/.test(host)) invalid('host: expected a host name or an IP address');
+    return {
+      host,
+      port: int('port', o.port, 1, 65535),
+      to: address('to', o.to),
+      timeoutMs: int('timeoutMs', o.timeoutMs, LIMITS.sendTestMinMs, LIMITS.sendTestMaxMs),
+      ...(o.from !== undefined ? { from: address('from', o.from, true) } : {}),
+      ...(o.postfixBase !== undefined ? { postfixBase: str('postfixBase', o.postfixBase, LIMITS.path, { min: 1, noControl: true }) } : {}),
+    };
+  },
 };
 
 /**

@@ -18,6 +18,9 @@
 // input. Types only plus plain validation code: no Node or Electron imports, so the renderer can
 // import this file.
 import type { LogRecord, ServerEvent } from './events.js';
+import type {
+  ViewerAction, ViewerActionResult, ViewerFolder, ViewerMessage, ViewerPage, ViewerRaw, ViewerSearchQuery, ViewerTree,
+} from './viewer-types.js';
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'stopping' | 'crashed' | 'failed';
 
@@ -188,6 +191,84 @@ export interface SaveResult {
   restartNeeded: boolean;
 }
 
+/** A message in the viewer: the user's login name, the IMAP mailbox name, the UID IMAP clients see. */
+export interface ViewerRef {
+  user: string;
+  mailbox: string;
+  uid: number;
+}
+
+/** "Send a test message", local drop: written into the user's maildir the Postfix way (tmp, then new). */
+export interface LocalDropReport {
+  /** The file in new/, its name and the maildir. */
+  path: string;
+  filename: string;
+  maildir: string;
+  subject: string;
+  token: string;
+  messageId: string;
+  size: number;
+  writtenAt: number;
+  /** The server's watcher reported it (running server only): where the viewer finds it. */
+  delivered?: ViewerRef & { noticedAt: number };
+  /** Plain words when it was written but not (yet) noticed: the server is stopped, or it was slow. */
+  note?: string;
+}
+
+/** Both sides of the delivery path, shown beside each other when a relayed message does not arrive. */
+export interface DeliverySides {
+  /** Roost: the vmail base, mail_home and mail_location in effect. */
+  vmail: string;
+  mailHome: string;
+  mailLocation: string;
+  /** Postfix's virtual_mailbox_base, from the last Postfix import or given with the request; absent when unknown. */
+  postfixBase?: string;
+  /** Where Roost expects the recipient's new mail (the maildir's new/). */
+  expectedPath?: string;
+}
+
+/** "Send a test message" through the relay: the steps that happened, or what failed and what to check. */
+export type SendTestReport =
+  | {
+      ok: true;
+      host: string;
+      port: number;
+      to: string;
+      subject: string;
+      token: string;
+      /** The relay's final reply and Postfix's queue id from it. */
+      response: string;
+      queueId?: string;
+      acceptedAt: number;
+      /** The file's time in the maildir, and when Roost noticed it. */
+      arrivedAt: number;
+      noticedAt: number;
+      elapsedMs: number;
+      /** Where the viewer finds it. */
+      delivered: ViewerRef;
+      sides: DeliverySides;
+    }
+  | {
+      ok: false;
+      host: string;
+      port: number;
+      to: string;
+      subject: string;
+      token: string;
+      stage: 'connect' | 'smtp' | 'delivery';
+      /** ECONNREFUSED, RELAY_DENIED, USER_UNKNOWN, NOT_DELIVERED, ... */
+      code: string;
+      explanation: string;
+      whatToCheck: string[];
+      smtpResponse?: string;
+      smtpCode?: number;
+      queueId?: string;
+      acceptedAt?: number;
+      /** Found on disk after all, but Roost did not report it. */
+      foundAt?: string;
+      sides: DeliverySides;
+    };
+
 /** Every method: params (undefined for none) and result. */
 export interface ApiMethods {
   appInfo: { params: undefined; result: AppInfo };
@@ -213,6 +294,38 @@ export interface ApiMethods {
   copyText: { params: { text: string }; result: { copied: boolean } };
   /** Electron: reveals the log file in the file manager; browser: { opened: false }. */
   showLogFile: { params: undefined; result: { opened: boolean } };
+
+  // The mailbox viewer: read through the server's own storage (the worker), so UIDs and flags are the
+  // ones IMAP clients see and actions reach them at once. Needs the server running (code NOT_RUNNING).
+  /** Domains -> users -> folders with message and unread counts. */
+  viewerTree: { params: undefined; result: ViewerTree };
+  /** One user's folders with counts. */
+  viewerFolders: { params: { user: string }; result: ViewerFolder[] };
+  /** A window of the list, newest first; with `query`, of the messages the server's SEARCH matches. */
+  viewerPage: { params: { user: string; mailbox: string; offset: number; limit: number; query?: ViewerSearchQuery }; result: ViewerPage };
+  /** One message for the message pane; markSeen sets \Seen as opening it in a mail client does. */
+  viewerMessage: { params: ViewerRef & { markSeen?: boolean }; result: ViewerMessage };
+  /** The raw source (capped at 2 MB; the whole file through viewerSave / the download route). */
+  viewerRaw: { params: ViewerRef; result: ViewerRaw };
+  /** Mark read/unread, flag, delete (to Trash or expunge), move. */
+  viewerAction: { params: { user: string; mailbox: string; uids: number[]; change: ViewerAction }; result: ViewerActionResult };
+  /**
+   * Electron: saves an attachment (part) or the whole message (no part) through a save dialog.
+   * Browser: { saved: false }; the page downloads GET /api/download?user=&mailbox=&uid=[&part=] instead.
+   */
+  viewerSave: { params: ViewerRef & { part?: string }; result: { saved: boolean; path?: string } };
+
+  // Send a test message.
+  /** Writes a generated message into the user's maildir (tmp, then new), as Postfix does. */
+  localDrop: { params: { to: string; subject?: string; from?: string }; result: LocalDropReport };
+  /**
+   * Sends a generated message through an SMTP relay (default 127.0.0.1:25) and waits for its delivery.
+   * postfixBase: Postfix's virtual_mailbox_base, if known (else the last importPostfix's is used).
+   */
+  sendTest: {
+    params: { host: string; port: number; to: string; from?: string; timeoutMs: number; postfixBase?: string };
+    result: SendTestReport;
+  };
 }
 
 export type ApiMethod = keyof ApiMethods;
@@ -234,7 +347,9 @@ export type ApiEvent =
   | { type: 'status'; status: ServerStatus }
   /** Every server event (login, delivered, log, ...), passwords already scrubbed. */
   | { type: 'server'; event: ServerEvent }
-  | { type: 'settings'; settings: AppSettings };
+  | { type: 'settings'; settings: AppSettings }
+  /** Electron main asks the window to show a route (tray "Open mailbox viewer", a notification click). */
+  | { type: 'navigate'; hash: string };
 
 /** What the Electron preload exposes as window.roost (and what the HTTP client implements). */
 export interface RoostBridge {
@@ -246,7 +361,8 @@ export interface RoostBridge {
 export const API_METHODS: readonly ApiMethod[] = [
   'appInfo', 'getSettings', 'validateSettings', 'saveSettings', 'generatePassword', 'checkPath', 'checkPort',
   'importPostfix', 'pickDirectory', 'dashboard', 'startServer', 'stopServer', 'restartServer', 'logTail',
-  'copyText', 'showLogFile',
+  'copyText', 'showLogFile', 'viewerTree', 'viewerFolders', 'viewerPage', 'viewerMessage', 'viewerRaw', 'viewerAction',
+  'viewerSave', 'localDrop', 'sendTest',
 ];
 
 export function isApiMethod(value: unknown): value is ApiMethod {

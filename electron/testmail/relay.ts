@@ -189,8 +189,8 @@ export async function sendViaRelay(options: RelayOptions): Promise<RelayResult> 
     });
     acceptedAt = Date.now();
   } catch (err) {
+    // Tell the waiter to stop listening; not awaited, so a waiter that ignores the signal cannot hang us.
     abort.abort();
-    await arrival;
     return { ...explainSendError(err, { host, port, to, connectTimeoutMs }), ...ids };
   } finally {
     transport.close();

@@ -33,6 +33,12 @@ export function installMockBridge(): void {
     };
   };
 
+  const MOCK_TOTAL = 100_000;
+  const mockFolders = () => [
+    { name: 'INBOX', messages: MOCK_TOTAL, unseen: 33_334, uidValidity: 1, uidNext: MOCK_TOTAL + 1 },
+    { name: 'Trash', specialUse: '\\Trash', messages: 0, unseen: 0, uidValidity: 2, uidNext: 1 },
+  ];
+
   const handlers: { [M in ApiMethod]: (p: ApiParams<M>) => ApiResult<M> } = {
     appInfo: () => ({ version: '0.1.0', mode: 'browser', platform: 'linux', dataDir: '/home/me/.local/share/roost', logFile: '/home/me/.local/share/roost/logs/roost.log', firstRun }),
     getSettings: () => settings,
@@ -61,6 +67,32 @@ export function installMockBridge(): void {
     logTail: () => log,
     copyText: () => ({ copied: false }),
     showLogFile: () => ({ opened: false }),
+    // The viewer: one user with a made-up INBOX of 100,000 rows, generated per page.
+    viewerTree: () => ({
+      vmail: settings.vmail, mailHome: settings.mail_home,
+      domains: [{ domain: 'brokkr.net', users: [{ user: 'alice@brokkr.net', home: '/var/vmail/brokkr.net/alice', maildir: '/var/vmail/brokkr.net/alice/maildir', folders: mockFolders() }] }],
+    }),
+    viewerFolders: () => mockFolders(),
+    viewerPage: (p) => ({
+      total: MOCK_TOTAL, uidValidity: 1, uidNext: MOCK_TOTAL + 1, offset: p.offset,
+      items: Array.from({ length: Math.max(0, Math.min(p.limit, MOCK_TOTAL - p.offset)) }, (_, i) => {
+        const uid = MOCK_TOTAL - p.offset - i;
+        return { uid, from: `Sender ${uid % 97}`, fromAddress: `s${uid % 97}@example.org`, subject: `Message number ${uid}`, date: Date.now() - (MOCK_TOTAL - uid) * 60_000, size: 1200 + (uid % 5000), flags: uid % 3 ? ['\\Seen'] : [], seen: uid % 3 !== 0 };
+      }),
+    }),
+    viewerMessage: (p) => ({
+      uid: p.uid, uidValidity: 1, headers: [{ name: 'Subject', value: `Message number ${p.uid}` }], subject: `Message number ${p.uid}`, from: 'Sender <s@example.org>',
+      to: 'alice@brokkr.net', cc: '', date: new Date().toUTCString(), receivedHops: [], text: { content: `Hello, this is message ${p.uid}.`, truncated: false, part: '1' }, attachments: [],
+      facts: { uid: p.uid, filename: `1700000000.M1P1.mock:2,S`, dir: 'cur', path: `/var/vmail/brokkr.net/alice/maildir/cur/1700000000.M1P1.mock:2,S`, flagLetters: 'S', flags: ['\\Seen'], size: 1234, physicalSize: 1200, internalDate: Date.now() },
+    }),
+    viewerRaw: (p) => ({ uid: p.uid, source: `Subject: Message number ${p.uid}\n\nHello.\n`, returnedBytes: 40, totalBytes: 40, truncated: false }),
+    viewerAction: (p) => ({ uids: p.uids }),
+    viewerSave: () => ({ saved: false }),
+    localDrop: (p) => ({ path: '/var/vmail/x/new/1', filename: '1', maildir: '/var/vmail/x', subject: 'Roost test message', token: 'abc', messageId: '<x@y>', size: 400, writtenAt: Date.now(), note: `mock: nothing written for ${p.to}` }),
+    sendTest: (p) => ({
+      ok: false, host: p.host, port: p.port, to: p.to, subject: 'Roost relay test', token: 'abc', stage: 'connect', code: 'ECONNREFUSED',
+      explanation: `Nothing accepted a connection on ${p.host}:${p.port}.`, whatToCheck: ['Is Postfix running?'], sides: { vmail: settings.vmail, mailHome: settings.mail_home, mailLocation: settings.mail_location },
+    }),
   };
 
   // Some life on the dashboard: a login and a log line every few seconds.

@@ -25,6 +25,11 @@ describe('validateParams', () => {
     const good: Record<string, unknown> = {
       validateSettings: { settings }, saveSettings: { settings }, checkPath: { path: '/var/vmail' }, checkPort: { listen: '127.0.0.1', port: 143 },
       importPostfix: { dir: '/etc/postfix' }, pickDirectory: { title: 'vmail', defaultPath: '/var' }, logTail: { limit: 100 }, copyText: { text: 'x' },
+      viewerFolders: { user: 'alice@brokkr.net' }, viewerPage: { user: 'alice@brokkr.net', mailbox: 'INBOX', offset: 0, limit: 50 },
+      viewerMessage: { user: 'alice@brokkr.net', mailbox: 'INBOX', uid: 1 }, viewerRaw: { user: 'alice@brokkr.net', mailbox: 'INBOX', uid: 1 },
+      viewerAction: { user: 'alice@brokkr.net', mailbox: 'INBOX', uids: [1], change: { action: 'seen', seen: true } },
+      viewerSave: { user: 'alice@brokkr.net', mailbox: 'INBOX', uid: 1, part: '2' }, localDrop: { to: 'alice@brokkr.net' },
+      sendTest: { host: '127.0.0.1', port: 25, to: 'alice@brokkr.net', timeoutMs: 30_000 },
     };
     for (const method of API_METHODS) {
       const params = good[method];

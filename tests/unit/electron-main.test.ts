@@ -341,7 +341,7 @@ describe('Electron main', () => {
     const tray = fake.state.trays[0];
     expect(tray.image).toBe(path.join(ROOT, 'resources', 'tray-stopped.png'));
     expect(labels(m.currentTrayMenu)).toEqual([
-      'Stopped', '---', 'Start server', '---', 'Open Roost', 'Copy connection settings', 'Start at login [ ]', 'Show log file', '---', 'Quit Roost',
+      'Stopped', '---', 'Start server', '---', 'Open Roost', 'Open mailbox viewer', 'Copy connection settings', 'Start at login [ ]', 'Show log file', '---', 'Quit Roost',
     ]);
     expect(m.currentTrayMenu[0].enabled).toBe(false);
 

@@ -132,6 +132,12 @@ describe('viewer', () => {
     // Past the end: an empty window, same total.
     const beyond = await viewer.page(user, 'INBOX', 5000, 50);
     expect(beyond).toMatchObject({ total: 300, items: [] });
+
+    // Two requests at once on a folder nobody ordered yet share one pass over the files.
+    forgetOrders();
+    const [p1, p2] = await Promise.all([viewer.page(user, 'INBOX', 0, 300), viewer.page(user, 'INBOX', 0, 300)]);
+    expect(p2.items.map((m) => m.uid)).toEqual(p1.items.map((m) => m.uid));
+    expect(p1.items.map((m) => m.uid)).toEqual(left.items.map((m) => m.uid));
   });
 
   it('shows a multipart message: decoded headers, Received hops, latin1 text, HTML, attachments', async () => {
@@ -291,6 +297,29 @@ describe('viewer', () => {
     // Through handle(), the typed entry point the worker uses.
     const page = await viewer.handle({ op: 'page', user: TEST_USER, mailbox: 'INBOX', offset: 0, limit: 2 });
     expect(page.items).toHaveLength(2);
+  });
+});
+
+describe('viewer tree with other mail_home templates', () => {
+  it('finds users under %u homes and under a vmail path holding a literal %', async () => {
+    const base = await makeTemp('roost-viewer-tpl-');
+    try {
+      const vmail = path.join(base, '100%mail');
+      const settings: ServerSettings = { ...testSettings(vmail, PASSWORD), mail_home: `${vmail.replace(/%/g, '%%')}/homes/%u`, mail_location: 'maildir:~/Maildir' };
+      await deliver(path.join(vmail, 'homes', 'zoe@z.example', 'Maildir'), simple(1), Date.UTC(2024, 0, 1));
+      await deliver(path.join(vmail, 'homes', 'plain', 'Maildir'), simple(2), Date.UTC(2024, 0, 1));
+      await fs.mkdir(path.join(vmail, 'homes', 'nomaildir@z.example'), { recursive: true });
+      const v = new Viewer({ settings });
+      try {
+        const tree = await v.tree(true);
+        expect(tree.domains.map((d) => [d.domain, d.users.map((u) => u.user)])).toEqual([['', ['plain']], ['z.example', ['zoe@z.example']]]);
+        expect(tree.domains[1].users[0].folders?.find((f) => f.name === 'INBOX')?.messages).toBe(1);
+      } finally {
+        await v.close();
+      }
+    } finally {
+      await removeTemp(base);
+    }
   });
 });
 

@@ -182,6 +182,22 @@ function statDates(view: MailboxView, dir: string, msgs: readonly MessageMeta[])
  * key it is kept under).
  */
 export async function dateOrder(view: MailboxView, dir: string): Promise<{ order: Uint32Array; dates: Float64Array; msgs: readonly MessageMeta[] }> {
+  // One pass per mailbox at a time: a request arriving while the dates are being found out (e.g.
+  // the warm-up the folder tree starts) waits for that pass and then finds its result kept.
+  for (let running = inflight.get(dir); running; running = inflight.get(dir)) await running;
+  const pass = computeOrder(view, dir);
+  const done = pass.then(() => undefined, () => undefined);
+  inflight.set(dir, done);
+  try {
+    return await pass;
+  } finally {
+    if (inflight.get(dir) === done) inflight.delete(dir);
+  }
+}
+
+const inflight = new Map<string, Promise<void>>();
+
+async function computeOrder(view: MailboxView, dir: string): Promise<{ order: Uint32Array; dates: Float64Array; msgs: readonly MessageMeta[] }> {
   const kept0 = kept.get(dir);
   const prev = kept0 && kept0.uidValidity === view.uidValidity ? kept0 : undefined;
   let msgs = view.messages();

@@ -74,6 +74,8 @@ class AppState {
   private onEvent(event: ApiEvent): void {
     if (event.type === 'status') this.status = event.status;
     else if (event.type === 'settings') this.settings = event.settings;
+    // Electron main (tray item, notification click) asks for a route; only our own hash routes.
+    else if (event.type === 'navigate' && /^#\/[\w/%.@+!~*'()-]*$/.test(event.hash)) location.hash = event.hash;
     for (const l of this.listeners) l(event);
   }
 

@@ -1,9 +1,12 @@
-// A small hash router: #/wizard/<step>, #/dashboard, #/settings. The hash keeps working from
-// file:// in Electron (no server to answer deep links) and needs no router library.
+// A small hash router: #/wizard/<step>, #/dashboard, #/settings, #/viewer[/<user>[/<mailbox>[/<uid>]]],
+// #/sendtest. The hash keeps working from file:// in Electron (no server to answer deep links) and
+// needs no router library. Viewer parts are URI-encoded (a mailbox name may hold '/').
 export type Route =
   | { page: 'wizard'; step: number }
   | { page: 'dashboard' }
-  | { page: 'settings' };
+  | { page: 'settings' }
+  | { page: 'viewer'; user?: string; mailbox?: string; uid?: number }
+  | { page: 'sendtest' };
 
 export const WIZARD_STEPS = 5;
 
@@ -16,12 +19,36 @@ export function parseHash(hash: string): Route | null {
     }
     case 'dashboard': return { page: 'dashboard' };
     case 'settings': return { page: 'settings' };
+    case 'sendtest': return { page: 'sendtest' };
+    case 'viewer': {
+      const dec = (s: string | undefined): string | undefined => {
+        if (s === undefined) return undefined;
+        try { return decodeURIComponent(s); } catch { return undefined; }
+      };
+      const user = dec(parts[1]);
+      const mailbox = user ? dec(parts[2]) : undefined;
+      const n = Number(parts[3]);
+      const uid = mailbox && Number.isInteger(n) && n > 0 ? n : undefined;
+      return { page: 'viewer', ...(user ? { user } : {}), ...(mailbox ? { mailbox } : {}), ...(uid ? { uid } : {}) };
+    }
     default: return null;
   }
 }
 
 export function routeHash(route: Route): string {
-  return route.page === 'wizard' ? `#/wizard/${route.step}` : `#/${route.page}`;
+  if (route.page === 'wizard') return `#/wizard/${route.step}`;
+  if (route.page === 'viewer') {
+    const parts = ['#/viewer'];
+    if (route.user) {
+      parts.push(encodeURIComponent(route.user));
+      if (route.mailbox) {
+        parts.push(encodeURIComponent(route.mailbox));
+        if (route.uid) parts.push(String(route.uid));
+      }
+    }
+    return parts.join('/');
+  }
+  return `#/${route.page}`;
 }
 
 class Router {

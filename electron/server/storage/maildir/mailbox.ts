@@ -1811,19 +1811,3 @@ export function runPair<T>(a: Mailbox, b: Mailbox, fn: () => Promise<T>): Promis
 }
 
 export { baseOf };
-
-// TEMP-MEMLOG (remove before finishing)
-import v8tmp from 'node:v8';
-if (process.env.ROOST_MEMLOG) {
-  setInterval(() => {
-    const m = process.memoryUsage();
-    const h = v8tmp.getHeapStatistics();
-    const sp = v8tmp.getHeapSpaceStatistics().map((s) => `${s.space_name.replace('_space', '')}=${(s.space_size / 1048576).toFixed(1)}/${(s.space_used_size / 1048576).toFixed(1)}`).join(' ');
-    process.stderr.write(`MEMLOG rss=${(m.rss / 1048576).toFixed(1)} heapTotal=${(m.heapTotal / 1048576).toFixed(1)} heapUsed=${(m.heapUsed / 1048576).toFixed(1)} ext=${(m.external / 1048576).toFixed(1)} ab=${(m.arrayBuffers / 1048576).toFixed(1)} malloced=${(h.malloced_memory / 1048576).toFixed(1)} infoUsed=${(infoMemory.used / 1048576).toFixed(1)} ${sp}\n`);
-    if (fsSync.existsSync('/tmp/work/snap-trigger')) {
-      fsSync.unlinkSync('/tmp/work/snap-trigger');
-      (globalThis as { gc?: () => void }).gc?.();
-      process.stderr.write(`MEMLOG snapshot ${v8tmp.writeHeapSnapshot('/tmp/work/worker.heapsnapshot')}\n`);
-    }
-  }, 1000).unref();
-}
