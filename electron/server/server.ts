@@ -10,6 +10,7 @@ import { Connection } from './net/connection.js';
 import { checkUsername, verifyPassword, resolveUser, AuthError } from './auth/index.js';
 import { openMailStore } from './storage/index.js';
 import type { MailStore } from './storage/types.js';
+import { MailboxChangeEvents } from './watch/changes.js';
 import { MaildirWatcher, type WatcherOptions } from './watch/watcher.js';
 
 export interface MailServerOptions {
@@ -32,6 +33,8 @@ export interface MailServer {
   connections(): number;
   /** The maildir watcher (tests wait for it to settle). */
   readonly watcher: MaildirWatcher;
+  /** Emits 'mailbox-changed'; the viewer's views report their changes to it too. */
+  readonly changes: MailboxChangeEvents;
   /** Stop listening, send `* BYE <reason>` to every session, close sockets, flush state. */
   close(reason?: string): Promise<void>;
 }
@@ -82,12 +85,14 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
     }
     return store;
   };
+  const changes = new MailboxChangeEvents(emit);
   const envMode = process.env.ROOST_WATCH;
   const watcher = new MaildirWatcher({
     settings,
     emit,
     log,
     storeFor,
+    changes,
     mode: envMode === 'poll' || envMode === 'off' || envMode === 'auto' ? envMode : undefined,
     ...options.watch,
   });
@@ -132,7 +137,12 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
       watcher.noteUser(store.user, store.root);
       return store;
     },
-    watchSelected: (session, selected) => watcher.attachSession(session, selected),
+    watchSelected: (session, selected) => {
+      // Every change to a selected mailbox reaches the session's view, whoever made it: listening
+      // there reports sessions' own changes and those of everyone else on the mailbox.
+      if (session.user) changes.observe(session.user, selected.view);
+      return watcher.attachSession(session, selected);
+    },
   };
 
   const server = net.createServer((socket) => {
@@ -184,10 +194,12 @@ export async function startMailServer(options: MailServerOptions): Promise<MailS
     port: addr.port,
     connections: () => conns.size,
     watcher,
+    changes,
     async close(reason = 'Server shutting down.') {
       if (closing) return;
       closing = true;
       await watcher.close();
+      changes.close();
       const stopped = new Promise<void>((r) => server.close(() => r()));
       const all = [...conns];
       await Promise.all(

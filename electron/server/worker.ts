@@ -62,6 +62,8 @@ async function start(settings: ServerSettings): Promise<WorkerStatus> {
   }
   viewer = new Viewer({
     settings,
+    // The server's: what the viewer looks at is reported as 'mailbox-changed' with everything else.
+    changes: server.changes,
     log: (level, message) => emit({ type: 'log', record: { level, service: 'viewer', message, time: Date.now() } }),
   });
   // The supervisor and the app rely on one 'listening' event per start; emit it unless the server did.

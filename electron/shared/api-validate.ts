@@ -180,10 +180,14 @@ function viewerRef(what: string, o: Record<string, unknown>): ViewerRef {
 }
 
 function searchQuery(v: unknown): ViewerSearchQuery {
-  const o = exactKeys('query', v, [], ['from', 'subject', 'text']);
+  const o = exactKeys('query', v, [], ['from', 'subject', 'text', 'match']);
   const out: ViewerSearchQuery = {};
   for (const k of ['from', 'subject', 'text'] as const) {
     if (o[k] !== undefined) out[k] = str(`query.${k}`, o[k], LIMITS.searchTerm, { noControl: true });
+  }
+  if (o.match !== undefined) {
+    if (o.match !== 'all' && o.match !== 'any') invalid("query.match: expected 'all' or 'any'");
+    out.match = o.match;
   }
   return out;
 }

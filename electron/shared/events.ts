@@ -19,7 +19,13 @@ export type ServerEvent =
   | { type: 'login'; session: string; user: string; method: string; remote: string; time: number }
   | { type: 'login-failed'; session: string; user?: string; method: string; remote: string; reason: string; time: number }
   | { type: 'mailbox-selected'; session: string; user: string; mailbox: string | null; time: number }
-  | { type: 'mailbox-changed'; user: string; mailbox: string; exists: number; time: number }
+  /**
+   * A mailbox's index changed: messages added or expunged, flags changed, by an IMAP session, the
+   * viewer, or another program (noticed by the maildir watcher). Coalesced: at most one per mailbox
+   * per 100 ms, the first of a burst at once. `exists` is the message count afterwards (-1 if
+   * unknown); `kinds` what happened since the previous event of this mailbox.
+   */
+  | { type: 'mailbox-changed'; user: string; mailbox: string; exists: number; kinds?: ('added' | 'expunged' | 'flags')[]; time: number }
   /**
    * A message arrived from outside Roost (Postfix's delivery into new/, or a file put into cur/),
    * noticed by the maildir watcher. `deliveredAt` is the file's mtime (when it was written),

@@ -128,6 +128,23 @@ export interface ViewerAttachment {
   contentId?: string;
 }
 
+/**
+ * An image the HTML part shows through `cid:` (RFC 2392), sent along with the message so the
+ * renderer can put it in as a data: URL: only image/* parts whose Content-ID the HTML references,
+ * each at most VIEWER_DEFAULTS.inlineImageMaxBytes decoded, all of them together at most
+ * inlineImagesMaxBytes (bigger ones stay attachments only and show as missing images).
+ */
+export interface ViewerInlineImage {
+  /** Content-ID without angle brackets, as in the message. */
+  contentId: string;
+  /** The part number (also listed in `attachments`). */
+  part: string;
+  /** 'image/png' (lowercase, image/* only). */
+  contentType: string;
+  /** The decoded bytes, base64. */
+  data: string;
+}
+
 /** Where and how the message is stored, for the curious. */
 export interface ViewerFacts {
   uid: number;
@@ -169,6 +186,8 @@ export interface ViewerMessage {
    */
   html?: ViewerTextBody;
   attachments: ViewerAttachment[];
+  /** Images the HTML references by cid: (see ViewerInlineImage); absent when there are none. */
+  inlineImages?: ViewerInlineImage[];
   facts: ViewerFacts;
 }
 
@@ -190,7 +209,10 @@ export interface ViewerAttachmentData {
   data: Uint8Array;
 }
 
-/** SEARCH through the server's own matcher: all given terms must match (AND), case-insensitively. */
+/**
+ * SEARCH through the server's own matcher, case-insensitively: all given terms must match (AND), or
+ * with match 'any' at least one of them (OR: "all fields" in the viewer gives the same word for each).
+ */
 export interface ViewerSearchQuery {
   /** Like IMAP SEARCH FROM: a substring of the decoded From header. */
   from?: string;
@@ -198,6 +220,8 @@ export interface ViewerSearchQuery {
   subject?: string;
   /** Like IMAP SEARCH TEXT: headers and decoded text parts. */
   text?: string;
+  /** 'all' (the default): every given term must match, as IMAP ANDs keys; 'any': one of them (SEARCH OR). */
+  match?: 'all' | 'any';
 }
 
 export type ViewerAction =
@@ -275,6 +299,10 @@ export type ViewerErrorCode =
 export const VIEWER_DEFAULTS = {
   maxTextChars: 1_000_000,
   rawMaxBytes: 2 * 1024 * 1024,
+  /** One cid: image sent with a message, decoded. */
+  inlineImageMaxBytes: 2 * 1024 * 1024,
+  /** All cid: images of one message together, decoded. */
+  inlineImagesMaxBytes: 8 * 1024 * 1024,
   /** A page is at most this long. */
   maxLimit: 1000,
 } as const;

@@ -4,7 +4,9 @@
 // Received hops, on-disk facts, source), searches with the server's SEARCH, scrolls a 100,000-message
 // folder with a bounded number of rows in the DOM, sees a delivery appear live, keeps hostile mail
 // inert (no script, no remote request, still responsive), saves a 25 MB attachment, and checks that
-// actions from the viewer are seen by an imapflow client at once, and the reverse.
+// actions from the viewer are seen by an imapflow client at once, and the reverse (through the server's
+// 'mailbox-changed' events on the WebSocket, not the viewer's slow safety poll), shows cid: images of a
+// multipart/related message, and searches all fields at once.
 // Screenshots of the list and a message at 1280x800 and 800x600 go to test-results/screenshots/.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -43,6 +45,14 @@ const dialogs: string[] = [];
 /** The viewer's own "Delete for good?" confirmation, accepted once when set. */
 let acceptConfirm = false;
 const pageProblems: string[] = [];
+/** 'mailbox-changed' events the page's WebSocket received, with the time they came. */
+const changedFrames: { at: number; mailbox: string; kinds: string[]; exists: number }[] = [];
+
+/** Resolves with the receive time of the first 'mailbox-changed' for `mailbox` (with `kind`) since `since`. */
+async function changedEvent(mailbox: string, kind: string, since: number, ms = 5000): Promise<number> {
+  await expect.poll(() => changedFrames.some((f) => f.at >= since && f.mailbox === mailbox && f.kinds.includes(kind)), { timeout: ms }).toBe(true);
+  return changedFrames.find((f) => f.at >= since && f.mailbox === mailbox && f.kinds.includes(kind))!.at;
+}
 
 async function shot(name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
@@ -75,6 +85,21 @@ function hostileHtml(origin: string): string {
 <form action="${origin}/form"><input name="q"><button>go</button></form>
 <div style="position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:2147483647;background:url(${origin}/escape.png) red">ESCAPED</div>
 </body></html>`;
+}
+
+/** multipart/related: HTML showing two images by cid: (a 40x20 PNG and a GIF as a CSS background). */
+function inlineImageMail(): string {
+  // A 40x20 red PNG, so the test can tell a loaded image (naturalWidth 40) from a broken one.
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAACgAAAAUCAIAAABwJOjsAAAAJElEQVR4nGO4o6ExIIhh1OJRi0ctHrV41OJRi0ctHrV45FgMAGbCqa5+2aI1AAAAAElFTkSuQmCC';
+  return [
+    'From: Designer <designer@example.com>', 'To: alice@brokkr.net', 'Subject: Inline pictures', `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0',
+    'Content-Type: multipart/related; boundary="rel"; type="text/html"', '',
+    '--rel', 'Content-Type: text/html; charset=utf-8', '',
+    '<h1>Our new logo</h1><p><img id="logo" alt="logo" src="cid:logo.part1@example.com" width="120"></p><div id="bg" style="width:40px;height:20px;background:url(cid:bg@example.com)"></div>',
+    '--rel', 'Content-Type: image/png; name="logo.png"', 'Content-ID: <logo.part1@example.com>', 'Content-Disposition: inline; filename="logo.png"', 'Content-Transfer-Encoding: base64', '', png,
+    '--rel', 'Content-Type: image/gif', 'Content-ID: <bg@example.com>', 'Content-Transfer-Encoding: base64', '', 'R0lGODlhAQABAIAAAP8AAP///ywAAAAAAQABAAACAkQBADs=',
+    '--rel--', '',
+  ].join('\n');
 }
 
 function multipart(boundary: string, parts: string[], headers: string[]): string {
@@ -125,11 +150,12 @@ describe.skipIf(!!skipReason)('mailbox viewer against the real app', { timeout: 
       'Content-Type: text/plain; charset=utf-8\n\nSee the newsletter.\n',
       `Content-Type: text/html; charset=utf-8\n\n<html><body><h1 style="color:#2f5fd0">Newsletter</h1><p>Styled <b>HTML</b> with a remote picture:</p><img alt="remote" src="${remoteOrigin}/newsletter.png"></body></html>\n`,
     ], ['From: News <news@example.org>', 'To: alice@brokkr.net', 'Subject: Newsletter with a remote image', `Date: ${new Date(now - day / 2).toUTCString()}`]).replace('multipart/mixed', 'multipart/alternative'), { mtime: new Date(now - day / 2) });
-    // Folders for moves; Trash is made on first use.
-    for (const f of ['.Archive']) {
+    // Folders for moves; Trash is made on first use. Designs holds an HTML mail with inline images.
+    for (const f of ['.Archive', '.Designs']) {
       for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(aliceDir, f, d), { recursive: true });
       fs.writeFileSync(path.join(aliceDir, f, 'maildirfolder'), '');
     }
+    writeMail(path.join(aliceDir, '.Designs'), inlineImageMail(), { sub: 'cur', flags: 'S', mtime: new Date(now - day) });
     const ms = fillBigFolder(path.join(vmail, 'brokkr.net', 'bulk', 'maildir'), BULK_COUNT);
     console.log(`ui-viewer.test.ts: wrote ${BULK_COUNT} messages for ${BULK} in ${ms} ms`);
 
@@ -150,6 +176,14 @@ describe.skipIf(!!skipReason)('mailbox viewer against the real app', { timeout: 
     });
     page.on('console', (m) => { if (m.type() === 'error') pageProblems.push(`console: ${m.text()}`); });
     page.on('pageerror', (e) => pageProblems.push(`pageerror: ${e.message}`));
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      try {
+        const e = JSON.parse(String(f.payload)) as { type?: string; event?: { type?: string; mailbox?: string; kinds?: string[]; exists?: number } };
+        if (e.type === 'server' && e.event?.type === 'mailbox-changed') {
+          changedFrames.push({ at: Date.now(), mailbox: e.event.mailbox ?? '', kinds: e.event.kinds ?? [], exists: e.event.exists ?? -1 });
+        }
+      } catch { /* not JSON: not ours */ }
+    }));
     v = new ViewerPage(page);
     await page.goto(app.roost.url);
     await expect.poll(() => new URL(page.url()).search).toBe('');
@@ -173,7 +207,8 @@ describe.skipIf(!!skipReason)('mailbox viewer against the real app', { timeout: 
     await expect(v.folder(ALICE, 'INBOX')).toContainText('8');
     await expect(v.folder(ALICE, 'INBOX').getByLabel(/6 unread of 8/)).toBeVisible();
     await expect(v.folder(ALICE, 'Archive')).toContainText('0');
-    await expect(v.folder(BULK, 'INBOX')).toContainText(String(BULK_COUNT), { timeout: 60_000 });
+    await expect(v.folder(BULK, 'INBOX').getByLabel(new RegExp(` of ${BULK_COUNT}$`))).toBeVisible({ timeout: 60_000 });
+    await expect(v.folder(BULK, 'INBOX')).toContainText(BULK_COUNT.toLocaleString('en-US'));
   });
 
   it('lists newest first with unread in bold and flags shown, and opens a message', async () => {
@@ -233,6 +268,13 @@ describe.skipIf(!!skipReason)('mailbox viewer against the real app', { timeout: 
     await expect(v.rows.locator('.subject')).toHaveText(['Quarterly report']);
     await v.search('Text', 'no-such-word-anywhere');
     await expect(page.getByText('Nothing matches.')).toBeVisible();
+    // All fields: any of from, subject, text (the server's SEARCH OR).
+    await v.search('All fields', 'carol');
+    await expect(v.rows.locator('.subject')).toHaveText(['Quarterly report']);
+    await v.search('All fields', 'friday');
+    await expect(v.rows.locator('.subject')).toHaveText(['Lunch on Friday?']);
+    await v.search('All fields', 'oldest');
+    await expect(v.rows.locator('.subject')).toHaveText(['Oldest note']);
     await v.button('Clear').click();
     await expect(v.summary).toContainText('8 messages');
   });
@@ -366,22 +408,65 @@ describe.skipIf(!!skipReason)('mailbox viewer against the real app', { timeout: 
       await expect(page.getByText('This folder is empty.')).toBeVisible();
       vexpect(((await client.status('Trash', { messages: true })) || { messages: -1 }).messages).toBe(0);
 
-      // IMAP -> viewer: flag, mark read, expunge.
+      // IMAP -> viewer: flag, expunge, move. Each shows within a second through a 'mailbox-changed'
+      // event on the WebSocket (the safety poll is 15 s: the 5 s limits below cannot be met by it).
       await v.folder(ALICE, 'INBOX').click();
       await expect(v.row('Quarterly report')).toBeVisible();
+      await v.row('Wrong charsets').click();
+      await expect(v.button('☆ Flag')).toBeVisible();
       lock = await client.getMailboxLock('INBOX');
       try {
         const search = await client.search({ subject: 'Wrong charsets' }, { uid: true });
         const charsetUid = (search || [])[0];
-        await client.messageFlagsAdd(String(charsetUid), ['\\Flagged', '\\Seen'], { uid: true });
+        let t0 = Date.now();
+        await client.messageFlagsAdd(String(charsetUid), ['\\Flagged'], { uid: true });
         await expect(v.row('Wrong charsets').getByLabel('Flagged')).toBeVisible({ timeout: 5000 });
-        await expect(v.row('Wrong charsets')).not.toHaveClass(/unread/);
+        const shownFlag = Date.now() - t0;
+        // The open message's buttons follow too.
+        await expect(v.button('★ Unflag')).toBeVisible({ timeout: 5000 });
+        vexpect(await changedEvent('INBOX', 'flags', t0) - t0).toBeLessThan(1000);
+
+        // Deleting the message that is open: the list drops it, the pane says so.
+        await v.row('Malformed MIME').click();
+        await expect(v.subject).toHaveText('Malformed MIME');
+        t0 = Date.now();
+        const broken = await client.search({ subject: 'Malformed MIME' }, { uid: true });
+        await client.messageDelete(String((broken || [])[0]), { uid: true });
+        await expect(v.row('Malformed MIME')).toHaveCount(0, { timeout: 5000 });
+        const shownExpunge = Date.now() - t0;
+        await expect(page.getByTestId('message-gone')).toContainText('no longer in INBOX', { timeout: 5000 });
+        await expect(v.button('Delete for good')).toBeDisabled();
+        await shot('viewer-gone');
+        await page.getByTestId('message-gone').getByRole('button', { name: 'Back to the list' }).click();
+        vexpect(await changedEvent('INBOX', 'expunged', t0) - t0).toBeLessThan(1000);
+
+        t0 = Date.now();
         const q = await client.search({ subject: 'Quarterly report' }, { uid: true });
         await client.messageMove(String((q || [])[0]), 'Archive', { uid: true });
         await expect(v.row('Quarterly report')).toHaveCount(0, { timeout: 5000 });
+        const shownMove = Date.now() - t0;
+        vexpect(await changedEvent('INBOX', 'expunged', t0) - t0).toBeLessThan(1000);
+        console.log(`ui-viewer.test.ts: IMAP changes shown in the viewer after ${shownFlag} ms (STORE), ${shownExpunge} ms (EXPUNGE), ${shownMove} ms (MOVE)`);
+        vexpect(Math.max(shownFlag, shownExpunge, shownMove)).toBeLessThan(3000);
       } finally { lock.release(); }
       await expect(v.folder(ALICE, 'Archive')).toContainText('2', { timeout: 5000 });
     }
+  });
+
+  it('shows the inline images of a multipart/related message (cid:)', async () => {
+    await v.folder(ALICE, 'Designs').click();
+    await v.row('Inline pictures').click();
+    await expect(v.subject).toHaveText('Inline pictures');
+    const frame = page.frameLocator('iframe.html');
+    await expect(frame.locator('h1')).toHaveText('Our new logo');
+    // Loaded from a data: URL (the frame's CSP allows nothing else): the PNG's real size is known.
+    await expect.poll(() => frame.locator('#logo').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(40);
+    vexpect(await frame.locator('#logo').getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+    vexpect(await frame.locator('#bg').getAttribute('style')).toContain('data:image/gif;base64,');
+    // No "remote content" note: cid: is part of the message.
+    await expect(page.getByRole('status').filter({ hasText: 'Remote content blocked' })).toHaveCount(0);
+    await shot('viewer-inline');
+    await v.folder(ALICE, 'INBOX').click();
   });
 
   it(`scrolls a ${BULK_COUNT.toLocaleString('en-US')}-message folder with a bounded number of rows in the DOM`, async () => {

@@ -131,7 +131,7 @@ export class ViewerPage {
     return this.pane.getByRole('tab', { name, exact: true });
   }
 
-  async search(field: 'Text' | 'From' | 'Subject', text: string): Promise<void> {
+  async search(field: 'All fields' | 'Text' | 'From' | 'Subject', text: string): Promise<void> {
     await this.page.getByLabel('Search in').selectOption({ label: field });
     await this.page.getByLabel('Search messages').fill(text);
     await this.button('Search').click();

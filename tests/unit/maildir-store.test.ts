@@ -103,6 +103,21 @@ describe('ensure, folders and subscriptions', () => {
     expect(await subscribing.subscriptions()).toEqual(['Drafts', 'Junk', 'Sent']);
   });
 
+  it('a read-only look never recreates the directories of a maildir being deleted (only a read-write SELECT repairs)', async () => {
+    const store = newStore();
+    await store.ensure();
+    const trash = path.join(root, '.Trash');
+    // As while `rm -r` runs: the folder is still there, its subdirectories are gone.
+    for (const sub of ['cur', 'new', 'tmp', 'maildirfolder']) await fs.rm(path.join(trash, sub), { recursive: true, force: true });
+    const before = await ls(trash);
+    expect(before).not.toContain('cur');
+    expect(await codeOf(store.open('Trash', { readOnly: true }))).toBe('NONEXISTENT');
+    expect(await ls(trash)).toEqual(before);
+    const v = await open(store, 'Trash');
+    expect(v.readOnly).toBe(false);
+    expect(await ls(trash)).toEqual(expect.arrayContaining(['cur', 'new', 'tmp', 'maildirfolder']));
+  });
+
   it('creates, deletes and renames folders as Dovecot does', async () => {
     const store = newStore();
     await store.ensure();

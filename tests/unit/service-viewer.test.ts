@@ -26,6 +26,9 @@ describe('api validation of the viewer and test-message methods', () => {
     expect(validateParams('viewerTree', undefined)).toBeUndefined();
     expect(validateParams('viewerPage', { user: 'alice@brokkr.net', mailbox: 'INBOX', offset: 0, limit: 100, query: { from: 'bob' } }))
       .toEqual({ user: 'alice@brokkr.net', mailbox: 'INBOX', offset: 0, limit: 100, query: { from: 'bob' } });
+    // "All fields": the same word for each field, any of them matching.
+    expect(validateParams('viewerPage', { user: 'a@b', mailbox: 'INBOX', offset: 0, limit: 10, query: { from: 'x', subject: 'x', text: 'x', match: 'any' } }).query)
+      .toEqual({ from: 'x', subject: 'x', text: 'x', match: 'any' });
     expect(validateParams('viewerMessage', { user: 'a@b', mailbox: 'Archive.2024', uid: 7, markSeen: true })).toEqual({ user: 'a@b', mailbox: 'Archive.2024', uid: 7, markSeen: true });
     expect(validateParams('viewerAction', { user: 'a@b', mailbox: 'INBOX', uids: [1, 2], change: { action: 'move', target: 'Archive' } }).change).toEqual({ action: 'move', target: 'Archive' });
     expect(validateParams('viewerAction', { user: 'a@b', mailbox: 'INBOX', uids: [1], change: { action: 'delete', mode: 'trash' } }).change).toEqual({ action: 'delete', mode: 'trash' });
@@ -40,6 +43,7 @@ describe('api validation of the viewer and test-message methods', () => {
       ['viewerPage', { user: 'a@b', mailbox: 'INBOX', offset: -1, limit: 10 }],
       ['viewerPage', { user: 'a@b', mailbox: 'INBOX', offset: 0, limit: 5000 }],
       ['viewerPage', { user: 'a@b', mailbox: 'INBOX', offset: 0, limit: 10, query: { body: 'x' } }],
+      ['viewerPage', { user: 'a@b', mailbox: 'INBOX', offset: 0, limit: 10, query: { from: 'x', match: 'either' } }],
       ['viewerPage', { user: '', mailbox: 'INBOX', offset: 0, limit: 10 }],
       ['viewerMessage', { user: 'a@b', mailbox: 'INBOX', uid: 0 }],
       ['viewerMessage', { user: 'a@b', mailbox: 'IN\u0000BOX', uid: 1 }],

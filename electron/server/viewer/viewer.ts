@@ -9,21 +9,27 @@
 //   read-write one (which, like any SELECT, moves new/ to cur/). Storage keeps a mailbox's index
 //   warm for minutes after the last view closes, so reopening costs a couple of stat() calls.
 // - The viewer only opens users that already have a maildir: looking must not create mail homes.
+// - Live updates: the mailboxes whose list the viewer showed lately stay open in a read-only view
+//   (held, see hold()) whose changes go to MailboxChangeEvents as 'mailbox-changed' events. Every
+//   change to a mailbox reaches every view open on it, so this hears IMAP sessions, the viewer's own
+//   actions and the watcher's syncs alike, including a MOVE into a folder nobody has selected.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ServerSettings } from '../../shared/settings-types.js';
 import type {
-  ViewerAction, ViewerActionResult, ViewerAttachmentData, ViewerErrorCode, ViewerFolder, ViewerListItem, ViewerMessage,
+  ViewerAction, ViewerActionResult, ViewerAttachment, ViewerAttachmentData, ViewerInlineImage, ViewerErrorCode, ViewerFolder, ViewerListItem, ViewerMessage,
   ViewerOp, ViewerPage, ViewerRaw, ViewerRequest, ViewerRequestOf, ViewerResultOf, ViewerSearchQuery, ViewerTree,
 } from '../../shared/viewer-types.js';
 import { VIEWER_DEFAULTS } from '../../shared/viewer-types.js';
 import { AuthError, resolveUser } from '../auth/index.js';
 import { bytesToText, FieldNames, fieldValue, scanNamedFields, decodeHeaderValue } from '../mime/header.js';
 import { findPart } from '../mime/section.js';
+import type { MimePart } from '../mime/types.js';
 import { cachedInfo, prefetch } from '../imap/storage-fast.js';
 import { matchMessages, type SearchCandidate, type SearchKey } from '../imap/commands/search.js';
 import { openUserStore } from '../server.js';
+import type { MailboxChangeEvents } from '../watch/changes.js';
 import { encodeMutf7 } from '../storage/index.js';
 import type { MailboxView, MailStore, MessageInfo, MessageMeta } from '../storage/types.js';
 import { StorageError } from '../storage/types.js';
@@ -49,6 +55,10 @@ export type ViewerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: st
 export interface ViewerOptions {
   settings: ServerSettings;
   log?: ViewerLog;
+  /** Where the changes of mailboxes the viewer looks at are reported (the running server's). */
+  changes?: MailboxChangeEvents;
+  /** How long a mailbox stays held after the last list request for it (default HOLD_MS). */
+  holdMs?: number;
 }
 
 /** Mail stores kept open (they hold no files; the cap only bounds the map). */
@@ -60,11 +70,29 @@ const PAGE_PARALLEL = 16;
 
 const LIST_FIELDS = new FieldNames(['from', 'subject']);
 
+/**
+ * A mailbox whose list was asked for stays held this long after the last such request. The viewer
+ * re-reads the rows it shows at least every 15 s while visible, so an open viewer keeps its folder
+ * held, and a closed or hidden one lets go within a minute.
+ */
+export const HOLD_MS = 60_000;
+/** Mailboxes held at once (a few windows on different folders); the least recently used goes. */
+const MAX_HELD = 8;
+
+interface Held {
+  view: Promise<MailboxView | null>;
+  timer: NodeJS.Timeout;
+}
+
 export class Viewer {
   private readonly settings: ServerSettings;
   private readonly log: ViewerLog;
   private readonly stores = new Map<string, Promise<MailStore>>();
   private readonly openViews = new Set<MailboxView>();
+  private readonly changes: MailboxChangeEvents | undefined;
+  private readonly holdMs: number;
+  /** `user\0mailbox` -> a read-only view kept open for live updates (see hold()). */
+  private readonly held = new Map<string, Held>();
   private closed = false;
   /** Background warm-ups (see warmUp), run one after the other. */
   private warmQueue: Promise<void> = Promise.resolve();
@@ -72,6 +100,8 @@ export class Viewer {
   constructor(options: ViewerOptions) {
     this.settings = options.settings;
     this.log = options.log ?? (() => {});
+    this.changes = options.changes;
+    this.holdMs = options.holdMs ?? HOLD_MS;
   }
 
   /** Answers one request (the worker's 'viewer' op). */
@@ -96,8 +126,12 @@ export class Viewer {
   /** Closes views still open (requests in flight fail with 'Mailbox is closed'). */
   async close(): Promise<void> {
     this.closed = true;
+    const held = [...this.held.values()];
+    this.held.clear();
+    for (const h of held) clearTimeout(h.timer);
     const views = [...this.openViews];
     this.openViews.clear();
+    await Promise.all(held.map((h) => h.view.then((v) => v?.close()).catch(() => {})));
     await Promise.all(views.map((v) => v.close().catch(() => {})));
     await this.warmQueue;
     this.stores.clear();
@@ -135,12 +169,65 @@ export class Viewer {
     const store = await this.store(user);
     const view = await store.open(mailbox, { readOnly });
     this.openViews.add(view);
+    // The viewer's own changes are heard here even when nothing holds the mailbox.
+    if (!readOnly) this.changes?.observe(store.user, view);
     try {
       return await fn(view, store);
     } finally {
       this.openViews.delete(view);
       await view.close();
     }
+  }
+
+  /**
+   * Keeps a read-only view of this mailbox open for holdMs (renewed by every call), listening for
+   * changes (see the top of the file). Costs nothing but memory: storage keeps the index of a mailbox
+   * with a view loaded, and only read-write views take \Recent or move new/ to cur/.
+   */
+  private hold(store: MailStore, name: string): void {
+    if (!this.changes || this.closed) return;
+    const key = `${store.user}\0${name}`;
+    const existing = this.held.get(key);
+    if (existing) {
+      existing.timer.refresh();
+      // Most recently used last, so that the first entry is the one to let go of.
+      this.held.delete(key);
+      this.held.set(key, existing);
+      return;
+    }
+    const changes = this.changes;
+    const view = store.open(name, { readOnly: true }).then(
+      (v) => {
+        if (this.closed || this.held.get(key)?.view !== view) {
+          void v.close().catch(() => {});
+          return null;
+        }
+        changes.observe(store.user, v);
+        return v;
+      },
+      (err: unknown) => {
+        this.log('debug', `viewer: holding ${store.user} ${name}: ${String(err)}`);
+        if (this.held.get(key)?.view === view) this.release(key);
+        return null;
+      },
+    );
+    const timer = setTimeout(() => this.release(key), this.holdMs);
+    timer.unref?.();
+    this.held.set(key, { view, timer });
+    while (this.held.size > MAX_HELD) this.release(this.held.keys().next().value!);
+  }
+
+  private release(key: string): void {
+    const h = this.held.get(key);
+    if (!h) return;
+    this.held.delete(key);
+    clearTimeout(h.timer);
+    void h.view.then((v) => v?.close()).catch(() => {});
+  }
+
+  /** Mailboxes held for live updates, as `user\0mailbox` (tests). */
+  heldMailboxes(): string[] {
+    return [...this.held.keys()];
   }
 
   private mailboxDir(store: MailStore, name: string): string {
@@ -214,6 +301,7 @@ export class Viewer {
   async page(user: string, mailbox: string, offset: number, limit: number): Promise<ViewerPage> {
     const window = checkWindow(offset, limit);
     return this.withView(user, mailbox, true, async (view, store) => {
+      this.hold(store, view.name);
       const { order, dates, msgs } = await dateOrder(view, this.mailboxDir(store, view.name));
       const end = window.offset + window.limit;
       return {
@@ -230,6 +318,7 @@ export class Viewer {
     const window = checkWindow(offset, limit);
     const key = searchKey(query);
     return this.withView(user, mailbox, true, async (view, store) => {
+      this.hold(store, view.name);
       const { order, dates, msgs } = await dateOrder(view, this.mailboxDir(store, view.name));
       let matching: Uint32Array = order;
       let matchingDates: Float64Array = dates;
@@ -317,6 +406,9 @@ export class Viewer {
       const date = firstValue(headers, 'date');
       const sentTime = date ? parseRfc5322Date(date) : undefined;
       const letters = meta.filename.indexOf(':2,');
+      const html = bodies.html ? await readTextBody(bodies.html.part, bodies.html.number, read, cap) : undefined;
+      const attachments = await Promise.all(bodies.attachments.map((a) => attachmentEntry(a.part, a.number, read, isLfFile(info.structure))));
+      const inlineImages = html ? await cidImages(html.content, bodies.attachments, attachments, read) : [];
       return {
         uid,
         uidValidity: view.uidValidity,
@@ -329,8 +421,9 @@ export class Viewer {
         ...(sentTime !== undefined ? { sentTime } : {}),
         receivedHops: receivedHops(headers),
         ...(bodies.text ? { text: await readTextBody(bodies.text.part, bodies.text.number, read, cap) } : {}),
-        ...(bodies.html ? { html: await readTextBody(bodies.html.part, bodies.html.number, read, cap) } : {}),
-        attachments: await Promise.all(bodies.attachments.map((a) => attachmentEntry(a.part, a.number, read, isLfFile(info.structure)))),
+        ...(html ? { html } : {}),
+        attachments,
+        ...(inlineImages.length ? { inlineImages } : {}),
         facts: {
           uid,
           filename: meta.filename,
@@ -426,6 +519,49 @@ export class Viewer {
 
 const NO_RECENT = { isRecent: () => false };
 
+/** `cid:<id>` references in HTML (src="cid:...", url(cid:...)), lowercased and %-decoded (RFC 2392). */
+export function cidReferences(html: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of html.matchAll(/cid:<?([^\s"'()<>]+)/gi)) {
+    let id = m[1];
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      // Not %-encoded properly: take it as written.
+    }
+    out.add(id.replace(/^<|>$/g, '').toLowerCase());
+  }
+  return out;
+}
+
+/**
+ * The image parts the HTML shows through cid:, with their bytes (see ViewerInlineImage for the caps).
+ * Sizes are known from the attachment entries before anything is read.
+ */
+async function cidImages(
+  html: string,
+  parts: readonly { part: MimePart; number: string }[],
+  entries: readonly ViewerAttachment[],
+  read: (s: number, e: number) => Promise<Buffer>,
+): Promise<ViewerInlineImage[]> {
+  if (!/cid:/i.test(html)) return [];
+  const wanted = cidReferences(html);
+  const out: ViewerInlineImage[] = [];
+  let total = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const a = entries[i];
+    if (!a.contentId || !wanted.has(a.contentId.toLowerCase())) continue;
+    if (!/^image\/[a-z0-9][a-z0-9.+-]*$/.test(a.contentType)) continue;
+    if (a.size > VIEWER_DEFAULTS.inlineImageMaxBytes || total + a.size > VIEWER_DEFAULTS.inlineImagesMaxBytes) continue;
+    const data = await partBytes(parts[i].part, read);
+    if (data.length > VIEWER_DEFAULTS.inlineImageMaxBytes || total + data.length > VIEWER_DEFAULTS.inlineImagesMaxBytes) continue;
+    total += data.length;
+    wanted.delete(a.contentId.toLowerCase());
+    out.push({ contentId: a.contentId, part: a.part, contentType: a.contentType, data: data.toString('base64') });
+  }
+  return out;
+}
+
 /** The user's Trash: the folder with \Trash special use (ensure() creates 'Trash'). */
 async function trashName(store: MailStore): Promise<string> {
   const list = await store.list();
@@ -443,7 +579,10 @@ function checkWindow(offset: unknown, limit: unknown): { offset: number; limit: 
   return { offset, limit: Math.min(limit, VIEWER_DEFAULTS.maxLimit) };
 }
 
-/** The viewer's search as the SEARCH key IMAP would send: FROM x SUBJECT y TEXT z (AND). Null: match all. */
+/**
+ * The viewer's search as the SEARCH key IMAP would send: FROM x SUBJECT y TEXT z (AND), or with
+ * match 'any' OR FROM x OR SUBJECT y TEXT z (OR takes two keys: nested). Null: match all.
+ */
 export function searchKey(query: ViewerSearchQuery | undefined): SearchKey | null {
   if (typeof query !== 'object' || query === null) throw new ViewerError('VIEWER_INVALID', 'a search query is required');
   const keys: SearchKey[] = [];
@@ -451,7 +590,9 @@ export function searchKey(query: ViewerSearchQuery | undefined): SearchKey | nul
   if (typeof query.subject === 'string' && query.subject.trim()) keys.push({ k: 'header', field: 'subject', value: query.subject.trim() });
   if (typeof query.text === 'string' && query.text.trim()) keys.push({ k: 'text', value: query.text.trim() });
   if (keys.length === 0) return null;
-  return keys.length === 1 ? keys[0] : { k: 'and', keys };
+  if (keys.length === 1) return keys[0];
+  if (query.match === 'any') return keys.reduceRight((b, a) => ({ k: 'or', a, b }));
+  return { k: 'and', keys };
 }
 
 /** One list row from the index facts and the cached header (From/Subject only are decoded). */

@@ -31,6 +31,7 @@ import { mapLimit } from '../storage/maildir/fsutil.js';
 import { type Mailbox, liveMailbox, onArrivals } from '../storage/maildir/mailbox.js';
 import { MaildirView } from '../storage/maildir/view.js';
 import type { MailStore, MessageMeta } from '../storage/types.js';
+import type { MailboxChangeEvents } from './changes.js';
 import { HEADER_PEEK_BYTES, type Delivery, deliveredEvent, deliveryLogLine, headerFacts } from './delivered.js';
 import { DirWatchers, type DirWatch } from './dir-watch.js';
 import { SyncGate } from './sync-gate.js';
@@ -51,6 +52,11 @@ export interface WatcherOptions {
   log(level: 'debug' | 'info' | 'warn' | 'error', service: string, message: string): void;
   /** The user's store, without side effects (no ensure(): the watcher never creates folders). */
   storeFor(user: string, root: string): MailStore;
+  /**
+   * Where changes found by a sync that no open view hears are reported ('mailbox-changed'); syncs
+   * through a session's view are heard by that view's listener (server.ts).
+   */
+  changes?: MailboxChangeEvents;
   /** 'auto' (inotify, polling where it fails), 'poll' (polling only), 'off' (nothing is watched). */
   mode?: 'auto' | 'poll' | 'off';
   pollMs?: number;
@@ -178,11 +184,26 @@ class MailboxWatch {
       }
     }
     if (!fs.existsSync(this.dir)) return;
-    // No session: open and close a read-only view (leaves new/ alone, takes no \Recent).
+    // No session: open and close a read-only view (leaves new/ alone, takes no \Recent). Opening
+    // syncs before we could listen on the view, so what changed is told apart here: another view
+    // that heard it (the viewer's) moved the change count; else the index's list was replaced
+    // (storage replaces it on every change) or was not loaded at all (this load follows a change
+    // on disk, since the hint passed needsSync).
+    const changes = this.w.changes;
+    const before = liveMailbox(this.dir);
+    const listBefore = before?.loaded && !before.gone ? before.messages() : undefined;
+    const heardBefore = changes?.changeCount(this.user, this.name) ?? 0;
     const view = await this.w.storeFor(this.user, this.root).open(this.name, { readOnly: true }).catch((err: { code?: string }) => {
       if (err.code === 'NONEXISTENT') return undefined;
       throw err;
     });
+    if (view && changes && changes.changeCount(this.user, this.name) === heardBefore) {
+      const list = view.messages();
+      if (list !== listBefore) {
+        const kind = listBefore === undefined || list.length > listBefore.length ? 'added' : list.length < listBefore.length ? 'expunged' : 'flags';
+        changes.note(this.user, view.name, kind, list.length);
+      }
+    }
     await view?.close();
   }
 
@@ -340,6 +361,7 @@ export class MaildirWatcher {
   readonly dirs: DirWatchers;
   readonly pattern: TreePattern | undefined;
   readonly minGapMs: number;
+  readonly changes: MailboxChangeEvents | undefined;
   private readonly mailboxes = new Map<string, MailboxWatch>();
   private readonly users = new Map<string, UserRoot>();
   private top: LevelNode | undefined;
@@ -354,6 +376,7 @@ export class MaildirWatcher {
   constructor(private readonly opts: WatcherOptions) {
     this.mode = opts.mode ?? 'auto';
     this.minGapMs = opts.minGapMs ?? DEFAULT_MIN_GAP_MS;
+    this.changes = opts.changes;
     this.dirs = new DirWatchers({
       mode: this.mode === 'poll' ? 'poll' : 'auto',
       pollMs: opts.pollMs ?? DEFAULT_POLL_MS,

@@ -9,11 +9,15 @@
 //     tracking pixel, a CSS url(), @import or a web font never leaves the machine.
 // With remote content blocked, remote image URLs are also moved out of src/srcset/background
 // attributes before the frame sees them (belt and braces: not even a request the CSP would refuse).
+// Inline images (cid:, RFC 2392) become data: URLs from the message's own image parts, which the
+// worker sends along (ViewerMessage.inlineImages, image/* only, size-capped); they are put in after
+// DOMPurify has checked the attribute, with a content type and base64 text checked here again.
 //
 // The app's own page CSP is inherited by srcdoc frames (CSP Level 3 policy containers), so it allows
 // inline styles and http(s) images for the frame's sake; the frame's policy narrows them again, and the
 // app's own markup never holds mail content as HTML (Svelte inserts it as text).
 import DOMPurify from 'dompurify';
+import type { ViewerInlineImage } from '../../../electron/shared/viewer-types';
 
 export interface MailHtml {
   /** The full document for <iframe srcdoc>. */
@@ -51,16 +55,60 @@ const BASE_STYLE = `:root{color-scheme:light}html,body{margin:0;background:#fff;
 body{padding:12px 14px;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans','DejaVu Sans',sans-serif;overflow-wrap:anywhere}
 img{max-width:100%;height:auto}table{max-width:100%}pre{white-space:pre-wrap}`;
 
+const IMAGE_TYPE = /^image\/[a-z0-9][a-z0-9.+-]*$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const CID = /^\s*cid:/i;
+const CSS_CID_URLS = /url\(\s*(['"]?)\s*cid:([^'")\s]+)\s*\1\s*\)/gi;
+
+/** Content-ID (lowercase, without <>) -> data: URL, for the images that pass the checks. */
+export function cidDataUrls(images: readonly ViewerInlineImage[] | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const img of images ?? []) {
+    const type = img.contentType.toLowerCase();
+    if (!IMAGE_TYPE.test(type) || !BASE64.test(img.data)) continue;
+    out.set(img.contentId.replace(/^<|>$/g, '').toLowerCase(), `data:${type};base64,${img.data}`);
+  }
+  return out;
+}
+
+function cidKey(ref: string): string {
+  let id = ref.replace(CID, '').trim();
+  try {
+    id = decodeURIComponent(id);
+  } catch {
+    // Taken as written.
+  }
+  return id.replace(/^<|>$/g, '').toLowerCase();
+}
+
 function escapeAttr(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
 
-/** Sanitizes `html` and wraps it into a frame document (see the top of the file). */
-export function mailHtmlDocument(html: string, allowRemote: boolean): MailHtml {
+/**
+ * Sanitizes `html` and wraps it into a frame document (see the top of the file); `cid:` references
+ * to `inlineImages` become data: URLs.
+ */
+export function mailHtmlDocument(html: string, allowRemote: boolean, inlineImages?: readonly ViewerInlineImage[]): MailHtml {
   let remoteCount = 0;
+  const cids = cidDataUrls(inlineImages);
   const purify = DOMPurify();
   purify.addHook('afterSanitizeAttributes', (node) => {
     if (!(node instanceof Element)) return;
+    for (const attr of ['src', 'background']) {
+      const v = node.getAttribute(attr);
+      if (v && CID.test(v)) {
+        const url = cids.get(cidKey(v));
+        if (url) node.setAttribute(attr, url);
+      }
+    }
+    const css = node.getAttribute('style');
+    if (css && /cid:/i.test(css)) {
+      node.setAttribute('style', css.replace(CSS_CID_URLS, (whole, _q: string, id: string) => {
+        const url = cids.get(cidKey(id));
+        return url ? `url("${url}")` : whole;
+      }));
+    }
     for (const attr of ['src', 'srcset', 'background', 'poster']) {
       const v = node.getAttribute(attr);
       if (v && (REMOTE.test(v) || (attr === 'srcset' && /https?:/i.test(v)))) {

@@ -2,11 +2,14 @@
 // message list as a sparse cache of pages (fetched on demand as the list scrolls, so 100,000 messages
 // cost what the visible rows cost), the search, the open message, and live updates.
 //
-// Live: a `delivered` event for the open folder refetches the top of the list and highlights the new
-// message; for other folders it refreshes the counts. Flag changes, expunges and moves made by IMAP
-// clients produce no event the app hears (the server reports deliveries only), so while the viewer is
-// visible it re-reads the rows on screen and the folder counts every POLL_MS: cheap (the worker's
-// index is warm) and it keeps the viewer honest about what IMAP clients did.
+// Live: the server reports every change to a mailbox's index as `mailbox-changed` (messages added or
+// expunged, flags changed: by IMAP clients, by this viewer, or by another program on disk; at most
+// one event per mailbox per 100 ms). For the open folder it re-reads the rows on screen and the
+// counts at once; for another folder of a listed user, the counts. A `delivered` event also
+// highlights the new message. Refreshes are coalesced: one runs at a time, and events that arrive
+// meanwhile cause one more. While the viewer is visible it also re-reads rows and counts every
+// POLL_MS, a safety net only (the server holds the open folder for events as long as the viewer
+// keeps asking for it, see electron/server/viewer/viewer.ts), and at once when it becomes visible.
 import type { ApiEvent } from '../../../electron/shared/api';
 import type { ServerEvent } from '../../../electron/shared/events';
 import type { ViewerAction, ViewerFolder, ViewerListItem, ViewerSearchQuery, ViewerTree } from '../../../electron/shared/viewer-types';
@@ -16,7 +19,7 @@ import { appState } from './app.svelte';
 export const PAGE_SIZE = 100;
 /** Pages kept in memory; far-away pages are dropped and fetched again when scrolled back to. */
 const MAX_PAGES = 40;
-export const POLL_MS = 2000;
+export const POLL_MS = 15_000;
 
 export interface OpenFolder {
   user: string;
@@ -37,6 +40,8 @@ export class ViewerState {
   fresh = $state<Set<number>>(new Set());
   /** Set by a delivery into the open folder: the list keeps its visible rows where they are. */
   shiftBy = $state(0);
+  /** Bumped when messages left the open folder (expunged or moved away by anyone): the open message checks it is still there. */
+  expunges = $state(0);
 
   private pages = new Map<number, ViewerListItem[]>();
   private loading = new Map<number, Promise<void>>();
@@ -46,10 +51,17 @@ export class ViewerState {
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   /** Pages the list shows right now (the poll re-reads these). */
   visiblePages: number[] = [];
+  /** Coalesced refreshes: the rows on screen, and each user's folder counts. */
+  private readonly visibleRefresh = new Coalesced(() => this.refreshVisible());
+  private readonly folderRefresh = new Map<string, Coalesced>();
+  private readonly onVisibility = (): void => {
+    if (document.visibilityState === 'visible') void this.poll();
+  };
 
   open(): void {
     this.unsubscribe ??= appState.subscribe((e) => this.onEvent(e));
     this.pollTimer ??= setInterval(() => { if (document.visibilityState === 'visible') void this.poll(); }, POLL_MS);
+    document.addEventListener('visibilitychange', this.onVisibility);
   }
 
   close(): void {
@@ -57,6 +69,7 @@ export class ViewerState {
     this.unsubscribe = null;
     clearInterval(this.pollTimer);
     this.pollTimer = undefined;
+    document.removeEventListener('visibilitychange', this.onVisibility);
   }
 
   async loadTree(): Promise<void> {
@@ -193,26 +206,54 @@ export class ViewerState {
     await Promise.all(pages.map((n) => this.ensurePage(n, true)));
   }
 
+  /** The flags of a message as the cached rows have them (kept current by events), if it is cached. */
+  flagsOf(uid: number): string[] | undefined {
+    void this.version;
+    for (const items of this.pages.values()) {
+      const row = items.find((r) => r.uid === uid);
+      if (row) return row.flags;
+    }
+    return undefined;
+  }
+
   private async poll(): Promise<void> {
     if (!this.folder || appState.status?.state !== 'running') return;
-    await Promise.all([this.refreshVisible(), this.refreshFolders(this.folder.user)]);
+    await Promise.all([this.visibleRefresh.run(), this.foldersSoon(this.folder.user)]);
+  }
+
+  private foldersSoon(user: string): Promise<void> {
+    let c = this.folderRefresh.get(user);
+    if (!c) this.folderRefresh.set(user, (c = new Coalesced(() => this.refreshFolders(user))));
+    return c.run();
+  }
+
+  private knowsUser(user: string): boolean {
+    return !!this.tree && this.tree.domains.some((d) => d.users.some((u) => u.user === user));
   }
 
   private onEvent(event: ApiEvent): void {
     if (event.type === 'status' && event.status.state === 'running' && (!this.tree || this.treeError)) void this.loadTree();
     if (event.type !== 'server') return;
     const e: ServerEvent = event.event;
+    if (e.type === 'mailbox-changed') {
+      if (this.knowsUser(e.user)) void this.foldersSoon(e.user);
+      if (this.folder && this.folder.user === e.user && this.folder.mailbox === e.mailbox) {
+        void this.visibleRefresh.run();
+        if (e.kinds?.includes('expunged')) this.expunges++;
+      }
+      return;
+    }
     if (e.type !== 'delivered') return;
-    if (!this.tree || !this.tree.domains.some((d) => d.users.some((u) => u.user === e.user))) {
+    if (!this.knowsUser(e.user)) {
       // A user's first delivery: Postfix just made their maildir.
       void this.loadTree();
     } else {
-      void this.refreshFolders(e.user);
+      void this.foldersSoon(e.user);
     }
     if (this.folder && this.folder.user === e.user && this.folder.mailbox === e.mailbox) {
       this.fresh = new Set([...this.fresh, e.uid]);
       if (!this.searching) this.shiftBy++;
-      void this.refreshVisible();
+      void this.visibleRefresh.run();
     }
   }
 
@@ -221,5 +262,35 @@ export class ViewerState {
     const next = new Set(this.fresh);
     next.delete(uid);
     this.fresh = next;
+  }
+}
+
+/**
+ * Runs `task` at once when idle; calls while it runs make it run once more afterwards (so what
+ * changed during a refresh is not missed), however many calls there were.
+ */
+class Coalesced {
+  private running: Promise<void> | null = null;
+  private again = false;
+
+  constructor(private readonly task: () => Promise<void>) {}
+
+  run(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const loop = async (): Promise<void> => {
+      try {
+        do {
+          this.again = false;
+          await this.task().catch(() => undefined);
+        } while (this.again);
+      } finally {
+        this.running = null;
+      }
+    };
+    this.running = loop();
+    return this.running;
   }
 }

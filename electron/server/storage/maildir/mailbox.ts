@@ -771,7 +771,12 @@ export class Mailbox {
     const curMtime = dirMtimeSync(path.join(this.dir, 'cur'));
     if (newMtime === undefined || curMtime === undefined) {
       const exists = statIfExists(this.dir)?.isDirectory() ?? false;
-      if (!exists) {
+      // Only a read-write view (a client's SELECT, the viewer changing mail) repairs a mailbox
+      // whose cur/ or new/ is missing. A read-only look (EXAMINE, the maildir watcher, the
+      // viewer, a retained index being checked) must not create anything: while a maildir is
+      // being deleted (rm -r), recreating cur/new/tmp in it made the deletion fail with
+      // ENOTEMPTY (seen in the benchmark, deleting users Roost no longer served).
+      if (!exists || !caller || caller.readOnly) {
         if (!this.loaded) throw new StorageError('NONEXISTENT', 'Mailbox does not exist');
         this.markGone('was deleted');
         throw new StorageError('NONEXISTENT', 'Mailbox was deleted');
