@@ -12,7 +12,6 @@ import type { Socket } from 'node:net';
 import { CommandFramer } from '../imap/framer.js';
 import { formatIp } from '../log.js';
 import { Session, type ServerContext, type SessionIO } from '../imap/session.js';
-import { noteCommandDone } from './memory-relief.js';
 
 /** Output buffered beyond this makes drain() wait (bytes). */
 const WRITE_HIGH_WATER = 1024 * 1024;
@@ -245,7 +244,6 @@ export class Connection implements SessionIO {
       .finally(() => {
         this.busy = false;
         this.resetTimer();
-        noteCommandDone();
         if (this.session.state === 'logout') {
           this.close('logout');
           return;

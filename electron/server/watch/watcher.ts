@@ -2,7 +2,9 @@
 // into new/, Dovecot or a person renaming, moving and deleting files and folders) and turns them
 // into typed changes at once: storage syncs the mailbox, every session on it receives the
 // MailboxChanges (IDLE clients get EXISTS/RECENT/EXPUNGE/FETCH immediately), and the supervisor
-// receives a `delivered` event for each message that arrived from outside Roost.
+// receives a `delivered` event for each message that arrived from outside Roost, and a
+// `mailbox-changed` event for what a sync found (changes.ts; through the views that heard it, or
+// from here when no view is open on the mailbox).
 //
 // What is watched (one inotify watch per directory, see dir-watch.ts):
 // - the vmail tree down to each user's maildir (with the seed's settings: <vmail>/, <domain>/,
