@@ -37,7 +37,7 @@ import {
   attachmentEntry, chooseBodies, isLfFile, decodedHeaders, filenameOf, firstAddress, firstValue, parseRfc5322Date, partBytes,
   readTextBody, receivedHops,
 } from './message.js';
-import { dateOrder, indexOfUid } from './order.js';
+import { dateOrder, indexOfUid, newestByDate } from './order.js';
 import { findUsers } from './tree.js';
 
 export class ViewerError extends Error {
@@ -302,8 +302,22 @@ export class Viewer {
     const window = checkWindow(offset, limit);
     return this.withView(user, mailbox, true, async (view, store) => {
       this.hold(store, view.name);
-      const { order, dates, msgs } = await dateOrder(view, this.mailboxDir(store, view.name));
+      const dir = this.mailboxDir(store, view.name);
       const end = window.offset + window.limit;
+      // The first look at a big folder: the newest rows without dating every file (order.ts), then
+      // the full order in the background for scrolling further.
+      const newest = await newestByDate(view, dir, end);
+      if (newest) {
+        this.warmUp(user, [{ name: view.name, messages: newest.msgs.length, unseen: 0, uidValidity: view.uidValidity, uidNext: view.uidNext() }]);
+        return {
+          total: newest.msgs.length,
+          uidValidity: view.uidValidity,
+          uidNext: view.uidNext(),
+          offset: window.offset,
+          items: await this.items(view, newest.msgs, newest.order.subarray(window.offset, end), newest.dates.subarray(window.offset, end)),
+        };
+      }
+      const { order, dates, msgs } = await dateOrder(view, dir);
       return {
         total: order.length,
         uidValidity: view.uidValidity,
