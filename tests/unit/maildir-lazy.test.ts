@@ -231,6 +231,35 @@ describe('a mailbox kept loaded between sessions', () => {
   });
 });
 
+describe('a maildir deleted while its index is loaded', () => {
+  // The cache's timers (roost.cache flush, roost.cache.recent) fire after the user's maildir
+  // was removed: they must not put files back, or `rm -r` of the user fails with ENOTEMPTY.
+  for (const how of ['whole directory', 'contents only (rm -r half-way)'] as const) {
+    it(`writes nothing into it afterwards (${how})`, async () => {
+      await junkMaildir();
+      const store = newStore();
+      await store.ensure();
+      const v = await open(store);
+      // Sizes found out now are queued for roost.cache (flush timer); the SELECT queued the \Recent state (recent timer).
+      expect(v.messages().every((m) => m.size > 0)).toBe(true);
+      if (how === 'whole directory') {
+        await fs.rm(root, { recursive: true, force: true });
+      } else {
+        for (const name of await fs.readdir(root)) await fs.rm(path.join(root, name), { recursive: true, force: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      if (how === 'whole directory') {
+        await expect(fs.stat(root)).rejects.toThrow();
+      } else {
+        expect(await fs.readdir(root)).toEqual([]);
+        await fs.rmdir(root);
+      }
+      await closeAll();
+      await expect(fs.stat(root)).rejects.toThrow();
+    });
+  }
+});
+
 describe('locks and keywords', () => {
   const fsx = new FsContext(undefined, () => {}, 2000);
 

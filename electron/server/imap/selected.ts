@@ -11,6 +11,7 @@
 
 import type { MailboxChange, MailboxView, MessageMeta } from '../storage/types.js';
 import { list } from './format.js';
+import { UidSet } from '../storage/uidset.js';
 
 const NO_UIDS = new Uint32Array(0);
 
@@ -28,7 +29,8 @@ export class SelectedMailbox {
   readonly announcedKeywords = new Set<string>();
   private readonly knownKeywords: Set<string>;
   /** Uids this session holds \Recent for (fixed when the message enters the session's view). */
-  private readonly recentUids = new Set<number>();
+  /** Ranges, not a Set (see storage/uidset.ts): the first session of a new mailbox has every uid recent. */
+  private readonly recentUids = new UidSet();
   /** Last count this session announced, to send EXISTS only when it changes. */
   private announcedExists: number;
   private announcedRecent: number;

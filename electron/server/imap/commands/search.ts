@@ -14,6 +14,7 @@ import { parseSequenceSet, type SequenceSet } from '../sequence.js';
 import { selected } from './messages.js';
 import { foldedHeaderValue, headerValues, messageText, MessageSearch, searchFold } from '../../mime/search-text.js';
 import { FieldNames, decodeHeaderValue, scanNamedFields } from '../../mime/header.js';
+import { asciiNeedle, rawValueIncludes } from '../../mime/header-match.js';
 import { borrowedInfo, cachedInfo, prefetch, readInto } from '../storage-fast.js';
 
 type Day = { y: number; m: number; d: number };
@@ -23,7 +24,7 @@ export type SearchKey =
   | { k: 'flag'; flag: string; set: boolean }
   | { k: 'recent'; set: boolean }
   | { k: 'new' }
-  | { k: 'header'; field: string; value: string; names?: FieldNames }
+  | { k: 'header'; field: string; value: string; names?: FieldNames; needle?: Uint8Array | null }
   | { k: 'body'; value: string }
   | { k: 'text'; value: string }
   | { k: 'date'; sent: boolean; op: 'before' | 'on' | 'since'; day: Day }
@@ -177,9 +178,12 @@ function prepare(key: SearchKey): SearchKey {
       return { k: 'or', a: prepare(key.a), b: prepare(key.b) };
     case 'not':
       return { k: 'not', key: prepare(key.key) };
-    case 'header':
+    case 'header': {
       // ASCII names are matched on the raw bytes (FieldNames); others keep the string compare.
-      return { ...key, value: searchFold(key.value), names: /^[\x00-\x7f]*$/.test(key.field) ? new FieldNames([key.field]) : undefined };
+      const value = searchFold(key.value);
+      const names = /^[\x00-\x7f]*$/.test(key.field) ? new FieldNames([key.field]) : undefined;
+      return { ...key, value, names, needle: asciiNeedle(value) };
+    }
     case 'body':
     case 'text':
       return { ...key, value: searchFold(key.value) };
@@ -298,13 +302,23 @@ function headerMatches(header: Buffer, key: Extract<SearchKey, { k: 'header' }>)
     if (key.value === '') return values.length > 0;
     return values.some((v) => searchFold(v).includes(key.value));
   }
-  // Only the named field is decoded, straight from its bytes.
+  const needle = key.needle ?? null;
+  // Only the named field is looked at, straight from its bytes; decoded when it must be.
   const { fields } = scanNamedFields(header, key.names);
   if (key.value === '') return fields.length > 0;
   for (const f of fields) {
-    if (foldedHeaderValue(header.subarray(f.valueStart, f.valueEnd)).includes(key.value)) return true;
+    // Plain ASCII values are matched on their bytes, without a string per message (see
+    // header-match.ts: exact; 105 instead of 115 ms per SEARCH FROM over 50,000 messages).
+    const raw = rawValueIncludes(header, f.valueStart, f.valueEnd, needle);
+    if (raw ?? foldedHeaderValue(header.subarray(f.valueStart, f.valueEnd)).includes(key.value)) return true;
   }
   return false;
+}
+
+/** HEADER `field` `value` of one header block, exactly as SEARCH decides it (for tests). */
+export function headerKeyMatches(header: Buffer, field: string, value: string): boolean {
+  const key = prepare({ k: 'header', field: field.toLowerCase(), value });
+  return key.k === 'header' && headerMatches(header, key);
 }
 
 /** Loads the next thing evaluate() asked for: the parsed info first (cheaper keys may then decide), then the text. */

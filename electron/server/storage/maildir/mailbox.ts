@@ -60,6 +60,7 @@ import {
   withExtVsize,
 } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
+import { UidSet } from '../uidset.js';
 
 export interface StoreContext {
   /** The user's root maildir (INBOX). */
@@ -72,7 +73,7 @@ export interface StoreContext {
 export interface AttachedView {
   readonly readOnly: boolean;
   readonly closed: boolean;
-  readonly recent: Set<number>;
+  readonly recent: UidSet;
   deliver(change: MailboxChange): void;
 }
 
@@ -220,7 +221,8 @@ export class Mailbox {
   private uidlist: UidlistState | undefined;
   private keywordsState: KeywordsState = emptyKeywords();
   private flagIntern = new Map<string, readonly string[]>();
-  private pendingRecent = new Set<number>();
+  /** Ranges, not a Set (see uidset.ts): all 50,000 messages are pending on a first SELECT. */
+  private pendingRecent = new UidSet();
   private firstRecentUid = 1;
   private cache: MailboxCache | undefined;
   readonly cacheFiles: CacheFiles;
@@ -427,7 +429,7 @@ export class Mailbox {
   }
 
   /** Add messages with uids above every existing one; `recentEligible` get \Recent. */
-  private async applyAdds(added: MessageRecord[], recentEligible: Set<number>, caller?: AttachedView): Promise<void> {
+  private async applyAdds(added: MessageRecord[], recentEligible: UidSet, caller?: AttachedView): Promise<void> {
     if (added.length === 0) return;
     added.sort((a, b) => a.uid - b.uid);
     const last = this.list.length > 0 ? this.list[this.list.length - 1].uid : 0;
@@ -817,7 +819,7 @@ export class Mailbox {
     const updates = new Map<number, MessageRecord>();
     const expunged: number[] = [];
     const added: MessageRecord[] = [];
-    const recentEligible = new Set<number>();
+    const recentEligible = new UidSet();
     try {
       const state = await this.readUidlistLocked();
       if (initial) {
@@ -1371,7 +1373,7 @@ export class Mailbox {
       return;
     }
     const added: MessageRecord[] = [];
-    const eligible = new Set<number>();
+    const eligible = new UidSet();
     incoming.forEach((f, i) => {
       const uid = uids[i];
       if (this.byBase.has(f.base)) return;

@@ -5,6 +5,7 @@ import type { MailboxChange, MailboxView, MessageInfo, MessageMeta, StoreMode } 
 import { StorageError } from '../types.js';
 import { toStorageError } from './fsutil.js';
 import { AttachedView, Mailbox, releaseMailbox } from './mailbox.js';
+import { UidSet } from '../uidset.js';
 
 export interface TransferTarget {
   transfer(view: MaildirView, uids: readonly number[], target: string, move: boolean): Promise<{ uidValidity: number; pairs: [number, number][] }>;
@@ -19,7 +20,8 @@ async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export class MaildirView implements MailboxView, AttachedView {
-  readonly recent = new Set<number>();
+  /** Ranges, not a Set (see uidset.ts: ~1.3 MB less heap at 50,000 recent messages). */
+  readonly recent = new UidSet();
   closed = false;
   private readonly listeners: ((change: MailboxChange) => void)[] = [];
 
