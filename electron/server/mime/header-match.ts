@@ -2,7 +2,8 @@
 // respect to the decoding path: searchFold(decodeHeaderValue(value)).includes(needle).
 //
 // Why it is exact: decodeHeaderValue() of a value whose bytes are all ASCII and which holds
-// no "=?" (so no RFC 2047 encoded word can be decoded) is the value's bytes with every CR and
+// no "=?", not even with CR/LF bytes between the two (unfolding removes those first), so no
+// RFC 2047 encoded word can be decoded, is the value's bytes with every CR and
 // LF removed (unfolding), read as latin1; searchFold() of ASCII text is toLowerCase(), which
 // only maps A-Z. So the decoded, folded value holds an ASCII needle exactly when the raw bytes
 // hold it ASCII-case-insensitively, CR and LF skipped; and it never holds a needle with a
