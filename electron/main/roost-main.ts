@@ -24,7 +24,7 @@ import { toApiError } from '../shared/api-validate.js';
 import type { ServerEvent } from '../shared/events.js';
 import { defaultDataDir } from '../shared/settings.js';
 import { RoostService } from '../service/service.js';
-import { writeFileAtomic } from '../service/settings-store.js';
+import { writeFileAtomic } from '../supervisor/files.js';
 import { createLogWriter, type LogWriter } from '../supervisor/log-writer.js';
 import type {
   BrowserWindowLike, ElectronApi, IpcMainInvokeEventLike, MenuItemOptions, NotificationLike, TrayLike, WebContentsLike,

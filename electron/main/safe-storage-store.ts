@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PasswordFileStore, type SecretStore } from '../service/secret-store.js';
-import { writeFileAtomic } from '../service/settings-store.js';
+import { writeFileAtomic } from '../supervisor/files.js';
 import { passwordFile } from '../supervisor/password-store.js';
 import type { SafeStorageLike } from './electron-api.js';
 

@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { readTextIfExists, writeFileAtomic } from '../supervisor/files.js';
 import type { AppSettings, FieldProblem, SettingOverride } from '../shared/api.js';
 import type { ServerSettings } from '../shared/settings-types.js';
 import {
@@ -59,13 +60,8 @@ export function settingsFilePath(dataDir: string): string {
 /** Reads the settings file; undefined when there is none. Throws on unreadable JSON (the caller says so). */
 export function readSettingsFile(dataDir: string): SettingsFile | undefined {
   const file = settingsFilePath(dataDir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = readTextIfExists(file);
+  if (text === undefined) return undefined;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -94,37 +90,6 @@ export function readSettingsFile(dataDir: string): SettingsFile | undefined {
     notifications: pick('notifications', isBool),
   };
   return { wizardCompleted: obj.wizardCompleted === true, settings };
-}
-
-/** Writes `data` to `file` atomically with `mode`: temporary file, fsync, rename, directory fsync. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    // writeSync may write less than asked; loop until all of it is down.
-    for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  if (process.platform !== 'win32') {
-    fs.chmodSync(file, mode);
-    // The rename itself is durable only once the directory is synced.
-    try {
-      const dfd = fs.openSync(path.dirname(file), 'r');
-      try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-    } catch {
-      // Some file systems refuse fsync on directories; the data itself is synced.
-    }
-  }
 }
 
 export function writeSettingsFile(dataDir: string, file: SettingsFile): void {

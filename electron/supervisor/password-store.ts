@@ -7,6 +7,7 @@
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readTextIfExists, writeFileAtomic, writeSynced } from './files.js';
 
 export const PASSWORD_FILE = 'password';
 
@@ -40,13 +41,8 @@ export function passwordFile(dataDir: string): string {
 /** The stored password, or undefined when there is none (or the file is empty). */
 export function readStoredPassword(dataDir: string): StoredPassword | undefined {
   const file = passwordFile(dataDir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = readTextIfExists(file);
+  if (text === undefined) return undefined;
   const password = text.split(/\r?\n/)[0];
   if (!password) return undefined;
   let warning: string | undefined;
@@ -65,13 +61,7 @@ export function loadOrCreatePassword(dataDir: string): StoredPassword {
   const password = generatePassword();
   const file = passwordFile(dataDir);
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, password + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeSynced(tmp, password + '\n', 0o600);
   // link() instead of rename(): if another Roost created the file meanwhile, keep theirs (and say that one).
   try {
     fs.linkSync(tmp, file);
@@ -95,21 +85,7 @@ export function writeStoredPassword(dataDir: string, password: string): string {
   if (!password || /[\0\r\n]/.test(password)) throw new Error('the password must be one non-empty line');
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = passwordFile(dataDir);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, password + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  // rename keeps the temporary file's mode, but an old file's looser mode must not survive either way.
-  if (process.platform !== 'win32') fs.chmodSync(file, 0o600);
+  // writeFileAtomic also sets 0600 after the rename: an old file's looser mode must not survive.
+  writeFileAtomic(file, password + '\n', 0o600);
   return file;
 }

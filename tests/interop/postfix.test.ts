@@ -23,21 +23,14 @@ import { chownTree, mailOwner } from '../helpers/dovecot.js';
 import { ImapWire } from '../helpers/imap-wire.js';
 import { postfixUnavailableReason, postfixVersion, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 import { testSettings } from '../helpers/roost.js';
+import { waitFor as waitForAny } from '../helpers/wait.js';
 
 const PW = 'postfix-relay-pw';
 const WAIT = 10_000;
 type Delivered = Extract<ServerEvent, { type: 'delivered' }>;
 
+const waitFor = <T>(what: string, check: () => T | undefined | false, ms = WAIT): Promise<T> => waitForAny(what, check, ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = WAIT): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {

@@ -13,7 +13,8 @@ import { importPostfix, parseMainCf, expandPostfix } from '../../electron/servic
 import { MemorySecretStore, PasswordFileStore } from '../../electron/service/secret-store.js';
 import { RoostService, composeSettingsRaw } from '../../electron/service/service.js';
 import { buildSettings } from '../../electron/shared/settings.js';
-import { readSettingsFile, writeFileAtomic } from '../../electron/service/settings-store.js';
+import { readSettingsFile } from '../../electron/service/settings-store.js';
+import { writeFileAtomic } from '../../electron/supervisor/files.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let tmp: string;

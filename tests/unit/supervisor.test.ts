@@ -11,6 +11,7 @@ import type { ServerEvent } from '../../electron/shared/events.js';
 import { defaultSettings } from '../../electron/shared/settings.js';
 import type { ServerSettings } from '../../electron/shared/settings-types.js';
 import { Supervisor, SupervisorError, type SupervisorStatus } from '../../electron/supervisor/supervisor.js';
+import { waitFor as waitForAny } from '../helpers/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -104,18 +105,7 @@ function supervise(settings: ServerSettings, extra: Partial<ConstructorParameter
   return { sup, events, states };
 }
 
-function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      const v = check();
-      if (v) return resolve(v);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+const waitFor = <T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> => waitForAny(what, check, ms);
 
 /** Connects, returns the socket and a function giving everything received so far. */
 async function connect(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {

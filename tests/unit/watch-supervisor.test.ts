@@ -11,6 +11,7 @@ import type { ServerEvent } from '../../electron/shared/events.js';
 import { defaultSettings } from '../../electron/shared/settings.js';
 import type { ServerSettings } from '../../electron/shared/settings-types.js';
 import { Supervisor } from '../../electron/supervisor/supervisor.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 type Delivered = Extract<ServerEvent, { type: 'delivered' }>;
@@ -37,18 +38,6 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      const v = check();
-      if (v) return resolve(v);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 describe('delivered events through the supervisor', () => {
   it('arrive with the right fields for a Postfix-style delivery, one per message, none for old mail', async (ctx) => {

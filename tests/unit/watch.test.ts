@@ -17,21 +17,13 @@ import { openMailStore } from '../../electron/server/storage/index.js';
 import { unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
 import { ImapWire } from '../helpers/imap-wire.js';
 import { testSettings } from '../helpers/roost.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PW = 'watch-test-pw';
 type Delivered = Extract<ServerEvent, { type: 'delivered' }>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('SyncGate', () => {
   it('syncs at once on the first hint, once more for hints during a sync, and not at all when every check says the index is right', async () => {

@@ -795,13 +795,7 @@ export class MailboxCache {
     const old = this.chunks;
     const slots: number[] = [];
     for (const slot of this.slotOf.values()) if (this.sChunk[slot] >= 0) slots.push(slot);
-    infoMemory.used -= this.memBytes;
-    this.memBytes = 0;
-    this.memLive = 0;
-    this.chunks = [];
-    this.cur = undefined;
-    this.curIndex = -1;
-    this.curUsed = 0;
+    this.releaseChunks();
     for (const slot of slots) {
       const buf = old[this.sChunk[slot]];
       this.sChunk[slot] = -1;
@@ -1083,8 +1077,8 @@ export class MailboxCache {
     this.compactMemoryIfNeeded();
   }
 
-  /** Give the memory back (the records stay on disk; the next info() loads them again). */
-  dropInfos(): void {
+  /** Drop every memory chunk and its count in the shared budget (callers re-point the slots). */
+  private releaseChunks(): void {
     infoMemory.used -= this.memBytes;
     this.memBytes = 0;
     this.memLive = 0;
@@ -1092,6 +1086,11 @@ export class MailboxCache {
     this.cur = undefined;
     this.curIndex = -1;
     this.curUsed = 0;
+  }
+
+  /** Give the memory back (the records stay on disk; the next info() loads them again). */
+  dropInfos(): void {
+    this.releaseChunks();
     for (const slot of this.slotOf.values()) this.sChunk[slot] = -1;
     this.recentInfos.clear();
     this.forgetWindow();
