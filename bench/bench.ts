@@ -31,6 +31,8 @@ const BODY_FETCHES = 200;
 const SINGLE_STORES = 1000;
 const APPENDS = 1000;
 const IDLE_CONNECTIONS = 200;
+/** Quiet time before idle memory is read (V8's memory reducer starts ~8 s after the last full GC). */
+export const QUIET_MS = 15_000;
 /** mail_max_userip_connections for both servers (Dovecot's default of 10 would refuse the IDLE workload). */
 const USERIP_LIMIT = 1000;
 const HEADER_FETCH =
@@ -236,15 +238,23 @@ class ServerRun {
     return this.users.main[this.users.main.length - 1];
   }
 
-  private removeUsers(users: string[]): void {
+  private async removeUsers(users: string[]): Promise<void> {
     if (this.ctx.opts.keep) return;
     for (const u of users) {
-      // Only saves disk space: a server that is still running may create files in the tree
-      // while it is removed (ENOTEMPTY); what is left goes with the run directory.
-      try {
-        fs.rmSync(this.home(u), { recursive: true, force: true, maxRetries: 3 });
-      } catch (err) {
-        progress(`  ${this.name}: could not remove ${u} yet (${errorText(err)})`);
+      // A server that is still running may create files in the tree while it is removed
+      // (ENOTEMPTY: its maildir watcher syncs the mailbox being emptied): try again once that
+      // settles, so that neither server keeps a half-deleted user in memory for the rows after.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          fs.rmSync(this.home(u), { recursive: true, force: true, maxRetries: 3 });
+          break;
+        } catch (err) {
+          if (attempt >= 5) {
+            progress(`  ${this.name}: could not remove ${u} (${errorText(err)}); it goes with the run directory`);
+            break;
+          }
+          await sleep(300 * attempt);
+        }
       }
     }
   }
@@ -515,7 +525,7 @@ class ServerRun {
           this.cells.set('open.warm', timeCell(median(warm)));
         });
         if (this.needMain()) await this.attempt([], () => this.restart());
-        this.removeUsers(users);
+        await this.removeUsers(users);
       }
 
       if (!this.needMain()) return this.cells;
@@ -547,7 +557,7 @@ class ServerRun {
           }
           this.cells.set('headers.warm', timeCell(median(warm), mb(bytes), wrong));
         });
-        this.removeUsers(users.slice(0, -1));
+        await this.removeUsers(users.slice(0, -1));
       }
 
       let main: ImapClient | null = null;
@@ -612,9 +622,13 @@ class ServerRun {
 
       if (only.has('memory')) {
         progress(`${this.name} @ ${this.truth.size}: memory`);
-        await this.attempt(['mem.selected.rss', 'mem.selected.pss'], async () => {
+        await this.attempt(['mem.busy.rss', 'mem.selected.rss', 'mem.selected.pss'], async () => {
           m();
           await sleep(500);
+          this.cells.set('mem.busy.rss', memCells(measureMemory(s().pids()), this.name).rss);
+          // Idle memory is read once the server has been quiet for a while: a garbage-collected
+          // runtime gives memory back some seconds after work stops (V8's memory reducer).
+          await sleep(QUIET_MS);
           const mm = memCells(measureMemory(s().pids()), this.name);
           this.cells.set('mem.selected.rss', mm.rss);
           this.cells.set('mem.selected.pss', mm.pss);
@@ -705,7 +719,7 @@ class ServerRun {
           }),
         );
       }
-      await sleep(1500);
+      await sleep(QUIET_MS);
       const mm = memCells(measureMemory(this.server!.pids()), this.name);
       this.cells.set('mem.idle200.rss', mm.rss);
       this.cells.set('mem.idle200.pss', mm.pss);

@@ -11,7 +11,7 @@ export type RowKey =
   | 'open.cold' | 'open.warm' | 'headers.cold' | 'headers.warm'
   | 'search.text' | 'search.from' | 'search.since' | 'body.seq' | 'body.pipe'
   | 'flags.all' | 'flags.single' | 'append'
-  | 'mem.idle.rss' | 'mem.idle.pss' | 'mem.selected.rss' | 'mem.selected.pss' | 'mem.idle200.rss' | 'mem.idle200.pss';
+  | 'mem.idle.rss' | 'mem.idle.pss' | 'mem.busy.rss' | 'mem.selected.rss' | 'mem.selected.pss' | 'mem.idle200.rss' | 'mem.idle200.pss';
 
 export interface Cell {
   /** Seconds or MB. */
@@ -58,6 +58,7 @@ export const ROWS: RowDef[] = [
   { key: 'body.pipe', workload: 'body', label: () => '200 x BODY.PEEK[], pipelined', target: warm },
   { key: 'mem.idle.rss', workload: 'memory', label: () => 'memory idle, RSS', target: null },
   { key: 'mem.idle.pss', workload: 'memory', label: () => 'memory idle, PSS', target: null },
+  { key: 'mem.busy.rss', workload: 'memory', label: () => 'memory, just after the workloads, RSS', target: null },
   { key: 'mem.selected.rss', workload: 'memory', label: () => 'memory, mailbox selected, RSS', target: null },
   { key: 'mem.selected.pss', workload: 'memory', label: () => 'memory, mailbox selected, PSS', target: null },
   { key: 'mem.idle200.rss', workload: 'memory', label: () => 'memory, 200 IDLE connections, RSS', target: { kind: 'roostMb', max: 150 } },
@@ -198,6 +199,8 @@ export function printTable(res: SizeResult, only: Set<Workload>, reps: Repeats):
     out('memory: Roost = its one node process (worker thread included); Dovecot = sum over all its processes');
     out('(master, config, log, anvil, auth, stats, imap-login, one imap per connection). RSS sums count shared pages');
     out('(libraries, mmapped index files) once per process; PSS splits them, so the PSS sum is the fair total.');
+    out('"just after the workloads" is read 0.5 s after the last command; "mailbox selected" and "200 IDLE" after 15 s');
+    out('without commands, once a garbage-collected runtime has given back what the work left behind.');
     const d = res.cells['mem.idle200.rss']?.Dovecot?.detail;
     if (d) out(`Dovecot processes with 200 IDLE clients: ${Object.entries(d).map(([k, v]) => `${k} x${v}`).join(', ')}`);
   }

@@ -13,7 +13,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import libmime from 'libmime';
+import { createRequire } from 'node:module';
+import type libmimeModule from 'libmime';
 import type { ServerSettings } from '../shared/settings-types.js';
 import { resolveUser } from '../server/auth/user.js';
 
@@ -64,7 +65,15 @@ export function rfc5322Date(d = new Date()): string {
 
 /** A header value that may hold non-ASCII text, RFC 2047-encoded where needed. */
 function headerText(s: string): string {
-  return /^[\x20-\x7e]*$/.test(s) ? s : libmime.encodeWords(s, 'Q', 52);
+  return /^[\x20-\x7e]*$/.test(s) ? s : libmime().encodeWords(s, 'Q', 52);
+}
+
+// libmime is loaded on first use (a non-ASCII subject): the server process that never sends
+// a test message keeps its code and tables out of memory.
+let libmimeLoaded: typeof libmimeModule | undefined;
+function libmime(): typeof libmimeModule {
+  libmimeLoaded ??= createRequire(import.meta.url)('libmime') as typeof libmimeModule;
+  return libmimeLoaded;
 }
 
 function bareAddress(s: string): string {

@@ -15,7 +15,6 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import type { ServerEvent } from '../shared/events.js';
 import type { ServerSettings } from '../shared/settings-types.js';
 import { resolveUser } from '../server/auth/user.js';
@@ -165,6 +164,8 @@ export async function sendViaRelay(options: RelayOptions): Promise<RelayResult> 
   // Listening starts now: Postfix may deliver before its reply to DATA reaches us.
   const arrival = options.waitForDelivery(match).catch(() => null);
 
+  // nodemailer is loaded on first use: a server that never sends a test message keeps it out of memory.
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({
     host,
     port,

@@ -14,7 +14,7 @@ import { SyncGate } from '../../electron/server/watch/sync-gate.js';
 import { treePattern } from '../../electron/server/watch/tree.js';
 import { headerFacts } from '../../electron/server/watch/delivered.js';
 import { openMailStore } from '../../electron/server/storage/index.js';
-import { unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
+import { liveMailbox, unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
 import { ImapWire } from '../helpers/imap-wire.js';
 import { testSettings } from '../helpers/roost.js';
 import { waitFor } from '../helpers/wait.js';
@@ -297,6 +297,28 @@ describe('the maildir watcher, on a real file system', () => {
     await sleep(200);
     await e.server.watcher.settled();
     expect(delivered(e).map((d) => d.subject)).toEqual(['from outside']);
+  });
+
+  it('forgets the index of a mailbox nobody has open as soon as its maildir is deleted, and serves a new one made in its place', async () => {
+    const e = await setup();
+    const user = 'gone@brokkr.net';
+    const inbox = maildirOf(e.vmail, user);
+    const w = await ImapWire.connect(e.server.host, e.server.port);
+    e.clients.push(w);
+    await w.ok(`LOGIN ${user} ${PW}`);
+    await w.ok(`APPEND INBOX {${message('kept idle').length}+}\r\n${message('kept idle')}`);
+    await w.ok('SELECT INBOX');
+    await w.ok('LOGOUT');
+    // Closed: the index stays in memory for a while, for the next login.
+    await waitFor('the mailbox to go idle', () => liveMailbox(inbox)?.refs === 0);
+    await fs.rm(path.dirname(inbox), { recursive: true, force: true });
+    await waitFor('the deleted mailbox to be forgotten', () => liveMailbox(inbox) === undefined);
+    // The user comes back: a fresh maildir, numbered from 1 again.
+    const again = await ImapWire.connect(e.server.host, e.server.port);
+    e.clients.push(again);
+    await again.ok(`LOGIN ${user} ${PW}`);
+    const sel = await again.ok('SELECT INBOX');
+    expect(sel.untagged).toContain('* 0 EXISTS');
   });
 
   it("leaves the store usable when its maildir is opened without a session (the watcher's own store creates no folders)", async () => {

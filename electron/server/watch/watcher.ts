@@ -30,7 +30,7 @@ import type { SelectedMailbox } from '../imap/selected.js';
 import type { Session } from '../imap/session.js';
 import { folderNameOf } from '../storage/maildir/folders.js';
 import { mapLimit } from '../storage/maildir/fsutil.js';
-import { type Mailbox, liveMailbox, onArrivals } from '../storage/maildir/mailbox.js';
+import { type Mailbox, forgetRemovedMailbox, liveMailbox, onArrivals } from '../storage/maildir/mailbox.js';
 import { MaildirView } from '../storage/maildir/view.js';
 import type { MailStore, MessageMeta } from '../storage/types.js';
 import type { MailboxChangeEvents } from './changes.js';
@@ -164,6 +164,7 @@ class MailboxWatch {
   private gone(): void {
     this.closeWatches();
     this.inTree = false;
+    forgetRemovedMailbox(this.dir);
     if (this.sessions.size > 0) this.gate.hint();
     else if (!this.disposed) this.w.forget(this);
   }
@@ -185,7 +186,10 @@ class MailboxWatch {
         throw err;
       }
     }
-    if (!fs.existsSync(this.dir)) return;
+    if (!fs.existsSync(this.dir)) {
+      forgetRemovedMailbox(this.dir);
+      return;
+    }
     // No session: open and close a read-only view (leaves new/ alone, takes no \Recent). Opening
     // syncs before we could listen on the view, so what changed is told apart here: another view
     // that heard it (the viewer's) moved the change count; else the index's list was replaced

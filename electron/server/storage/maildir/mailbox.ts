@@ -1770,6 +1770,17 @@ export async function unloadIdleMailboxes(): Promise<void> {
   await Promise.all(idle.map((mb) => mb.run(async () => {})));
 }
 
+/**
+ * A mailbox directory was removed from disk (the maildir watcher saw it go): if nobody has the
+ * mailbox open, forget it now instead of keeping its index in memory for IDLE_KEEP_MS. Open
+ * ones find out on their next sync, as before.
+ */
+export function forgetRemovedMailbox(dir: string): void {
+  const mb = registry.get(path.resolve(dir));
+  if (!mb || mb.refs > 0 || fsSync.existsSync(mb.dir)) return;
+  mb.markGone('was deleted');
+}
+
 /** The live instance for a directory, if any (for DELETE/RENAME). */
 export function liveMailbox(dir: string): Mailbox | undefined {
   return registry.get(path.resolve(dir));
