@@ -310,3 +310,22 @@ describe('the cache format', () => {
     expect((await fs.readFile(path.join(root, 'roost.cache'), 'utf8')).split('\t').slice(0, 3)).toEqual(['H', 'roost-cache', '2']);
   });
 });
+
+describe('reading a whole message without a promise (FETCH BODY[] of small messages)', () => {
+  it('reads the file synchronously, and leaves a file renamed by another program, or too big for the buffer, to read()', async () => {
+    for (const d of ['cur', 'new', 'tmp']) await fs.mkdir(path.join(root, d), { recursive: true });
+    const data = Buffer.from('From: a@b.c\nSubject: whole\n\nbody line\n');
+    await fs.writeFile(path.join(root, 'cur', '1700000000.M1P1.host:2,'), data);
+    const view = (await open(newStore())) as MailboxView & { readWholeSync(uid: number, into: Buffer): Buffer | undefined };
+    const into = Buffer.alloc(4096);
+    expect(view.readWholeSync(1, into)?.equals(data)).toBe(true);
+    // Too big for the buffer: the caller must use read().
+    expect(view.readWholeSync(1, Buffer.alloc(8))).toBeUndefined();
+    // Another program marks it \Seen (renames the file) and the index has not synced yet.
+    await fs.rename(path.join(root, 'cur', '1700000000.M1P1.host:2,'), path.join(root, 'cur', '1700000000.M1P1.host:2,S'));
+    expect(view.readWholeSync(1, into)).toBeUndefined();
+    expect((await view.read(1)).equals(data)).toBe(true);
+    // A uid that does not exist is reported like read() reports it.
+    expect(() => view.readWholeSync(99, into)).toThrow(/expunged/);
+  });
+});

@@ -33,6 +33,21 @@ export class ImapSyntaxError extends Error {
 
 const SECTION_ATOMS = new Set(['BODY', 'BODY.PEEK', 'BINARY', 'BINARY.PEEK', 'BINARY.SIZE']);
 
+/**
+ * What each byte means inside an atom: 0 part of it, 1 ends it, 2 '[' (a section may follow),
+ * 3 8-bit (an error). Liberal on purpose: flags start with '\\', list patterns carry '%' and
+ * '*', sequence sets carry '*', and astrings may carry ']'. Commands validate further.
+ */
+const ATOM_BYTE = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    if (c >= 0x80) t[c] = 3;
+    else if (c === 0x5b) t[c] = 2;
+    else if (c === 0x20 || c === 0x28 || c === 0x29 || c === 0x22 || c === 0x7b || c < 0x20 || c === 0x7f) t[c] = 1;
+  }
+  return t;
+})();
+
 /** Tag of a command buffer or null when the line does not start with a valid tag. */
 export function parseTag(data: Buffer): string | null {
   const sp = data.indexOf(0x20);
@@ -96,13 +111,17 @@ class Tokenizer {
 
   /** A run of non-space, non-paren bytes (tag and command name). */
   private word(): string {
+    const data = this.data;
+    const end = this.end;
     const start = this.pos;
-    while (this.pos < this.end) {
-      const c = this.data[this.pos];
+    let pos = start;
+    while (pos < end) {
+      const c = data[pos];
       if (c === 0x20 || c === 0x28 || c === 0x29) break;
-      this.pos++;
+      pos++;
     }
-    return this.data.toString('latin1', start, this.pos);
+    this.pos = pos;
+    return data.toString('latin1', start, pos);
   }
 
   private count(): void {
@@ -187,27 +206,34 @@ class Tokenizer {
   }
 
   private atom(depth: number): Token {
+    const data = this.data;
+    const end = this.end;
     const start = this.pos;
-    for (;;) {
-      const c = this.peek();
-      if (c < 0) break;
-      if (c === 0x5b /* [ */) {
-        const name = this.data.toString('latin1', start, this.pos).toUpperCase();
-        if (SECTION_ATOMS.has(name)) return this.sectionAtom(name, depth);
-        this.pos++; // '[' is an ordinary ATOM-CHAR elsewhere (e.g. "[Gmail]" mailboxes)
-        continue;
+    let pos = start;
+    for (; pos < end; pos++) {
+      const c = data[pos];
+      const kind = ATOM_BYTE[c];
+      if (kind === 0) continue;
+      if (kind === 2 /* [ */) {
+        const name = data.toString('latin1', start, pos).toUpperCase();
+        if (SECTION_ATOMS.has(name)) {
+          this.pos = pos;
+          return this.sectionAtom(name, depth);
+        }
+        continue; // '[' is an ordinary ATOM-CHAR elsewhere (e.g. "[Gmail]" mailboxes)
       }
-      // Liberal on purpose: flags start with '\', list patterns carry '%' and '*',
-      // sequence sets carry '*', and astrings may carry ']'. Commands validate further.
-      if (c === 0x20 || c === 0x28 || c === 0x29 || c === 0x22 || c === 0x7b || c < 0x20 || c === 0x7f) break;
-      if (c >= 0x80) throw new ImapSyntaxError('8-bit data in atom');
-      this.pos++;
+      if (kind === 3) {
+        this.pos = pos;
+        throw new ImapSyntaxError('8-bit data in atom');
+      }
+      break;
     }
-    if (this.pos === start) {
+    this.pos = pos;
+    if (pos === start) {
       const c = this.peek();
       throw new ImapSyntaxError(c === 0x29 ? "Unexpected ')'" : 'Unexpected character in command');
     }
-    return { type: 'atom', value: this.data.toString('latin1', start, this.pos) };
+    return { type: 'atom', value: data.toString('latin1', start, pos) };
   }
 
   private sectionAtom(name: string, depth: number): Token {

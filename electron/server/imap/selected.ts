@@ -160,13 +160,14 @@ export class SelectedMailbox {
 
   /** FLAGS list as this session shows it (with \Recent when this session holds it). */
   flagsOf(uid: number, flags: readonly string[]): string {
-    if (this.isRecent(uid)) return list([...flags, '\\Recent']);
-    // Storage interns frozen flag lists: render each one once.
-    if (!Object.isFrozen(flags)) return list(flags);
-    let s = RENDERED_FLAGS.get(flags);
+    const recent = this.isRecent(uid);
+    // Storage interns frozen flag lists: render each one once (with and without \Recent).
+    if (!Object.isFrozen(flags)) return list(recent ? [...flags, '\\Recent'] : flags);
+    const rendered = recent ? RENDERED_RECENT : RENDERED_FLAGS;
+    let s = rendered.get(flags);
     if (s === undefined) {
-      s = list(flags);
-      RENDERED_FLAGS.set(flags, s);
+      s = list(recent ? [...flags, '\\Recent'] : flags);
+      rendered.set(flags, s);
     }
     return s;
   }
@@ -335,6 +336,7 @@ const KNOWN_KEYWORDS = new Map<string, Set<string>>();
 
 /** FLAGS lists rendered once per (interned, frozen) flags array. */
 const RENDERED_FLAGS = new WeakMap<readonly string[], string>();
+const RENDERED_RECENT = new WeakMap<readonly string[], string>();
 
 function ascending(a: readonly number[]): boolean {
   for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;

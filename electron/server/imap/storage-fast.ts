@@ -11,6 +11,17 @@ interface FastPaths {
   infoBorrowed?: (uid: number) => MessageInfo | null | undefined;
   prefetch?: (uids: readonly number[]) => unknown;
   readInto?: (uid: number, into: Buffer, start?: number, end?: number) => Promise<Buffer>;
+  readWholeSync?: (uid: number, into: Buffer) => Buffer | undefined;
+}
+
+/**
+ * The whole message read synchronously into `into` (a view of it), or undefined when the
+ * backend cannot do that now (no such fast path, too big, file renamed meanwhile): then use
+ * view.read(). Errors (EXPUNGEISSUED...) are thrown as view.read() would report them.
+ */
+export function readWholeSync(view: MailboxView, uid: number, into: Buffer): Buffer | undefined {
+  const f = (view as unknown as FastPaths).readWholeSync;
+  return typeof f === 'function' ? f.call(view, uid, into) : undefined;
 }
 
 /**

@@ -21,7 +21,7 @@ import { bodyStructure } from '../../mime/bodystructure.js';
 import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
 import { imapText, nulsTo80 } from '../../mime/crlf.js';
-import { borrowedInfo, cachedInfo, prefetch, readInto } from '../storage-fast.js';
+import { borrowedInfo, cachedInfo, prefetch, readInto, readWholeSync } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
 
@@ -257,6 +257,8 @@ interface Plan {
   wantsFacts: boolean;
   /** Every item can be rendered from the index and the parsed info alone (no file reads). */
   sync: boolean;
+  /** Like sync, plus whole-message BODY[]/RFC822 without a partial: rendered synchronously when storage can read the file so. */
+  syncWhole: boolean;
 }
 
 function makePlan(items: FetchItem[], byUid: boolean): Plan {
@@ -268,6 +270,7 @@ function makePlan(items: FetchItem[], byUid: boolean): Plan {
     withInfo: needsInfo(items),
     wantsFacts: items.some((i) => i.kind === 'simple' && (i.name === 'RFC822.SIZE' || i.name === 'INTERNALDATE')),
     sync: items.every((i) => i.kind === 'simple' || isTopHeaderFields(i)),
+    syncWhole: items.every((i) => i.kind === 'simple' || isTopHeaderFields(i) || (isWholeMessage(i.spec) && !i.partial)),
   };
 }
 
@@ -339,7 +342,8 @@ async function runFetch(ctx: CommandContext): Promise<string> {
           infoCache.delete(u);
         }
       }
-      body = plan.sync ? renderSync(plan, sel, u, meta, info) : await renderAsync(plan, sel, view, u, meta, info);
+      if (plan.sync) body = renderSync(plan, sel, u, meta, info);
+      else body = (plan.syncWhole ? renderWholeSync(plan, sel, view, u, meta, info) : undefined) ?? (await renderAsync(plan, sel, view, u, meta, info));
     } catch (err) {
       infoCache.delete(u);
       if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') {
@@ -419,6 +423,38 @@ function renderSync(plan: Plan, sel: SelectedMailbox, uid: number, meta: Message
     if (item.kind === 'simple') {
       piece = renderSimple(item.name, sel, uid, meta, info);
       if (piece === '') continue;
+    } else {
+      let text = headerFieldsText(info!.header, plan.fieldNames[i]!);
+      if (item.partial) text = sliceText(text, item.partial);
+      piece = `${itemLabel(item)} ${textLiteral(text)}`;
+    }
+    out += out ? ' ' + piece : piece;
+  }
+  return out;
+}
+
+/** Read buffer of renderWholeSync (used and copied within one synchronous call). */
+let wholeScratch: Buffer | undefined;
+
+/**
+ * renderSync() for items that include the whole message (BODY[], RFC822), when storage reads
+ * the file synchronously (small messages): one string, no promise per message. Undefined when
+ * storage cannot; renderAsync() then does the same work.
+ */
+function renderWholeSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | undefined {
+  let out = '';
+  const items = plan.items;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    let piece: string;
+    if (item.kind === 'simple') {
+      piece = renderSimple(item.name, sel, uid, meta, info);
+      if (piece === '') continue;
+    } else if (isWholeMessage(item.spec)) {
+      wholeScratch ??= Buffer.allocUnsafeSlow(TEXT_BODY_MAX);
+      const raw = readWholeSync(view, uid, wholeScratch);
+      if (raw === undefined) return undefined;
+      piece = `${item.label} ${textLiteral(imapText(raw))}`;
     } else {
       let text = headerFieldsText(info!.header, plan.fieldNames[i]!);
       if (item.partial) text = sliceText(text, item.partial);

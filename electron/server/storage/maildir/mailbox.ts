@@ -1158,6 +1158,35 @@ export class Mailbox {
     }
   }
 
+  /**
+   * The whole file read into `into`, synchronously, when its indexed name opens at once and it
+   * fits; undefined otherwise (read() then also finds a file renamed meanwhile). Spares a
+   * small FETCH BODY[] the promise chain of read().
+   */
+  readWholeSync(uid: number, into: Buffer): Buffer | undefined {
+    const m = this.messageOrThrow(uid);
+    let fd: number;
+    try {
+      fd = openMessageFile(this.pathOf(m));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw toStorageError(err, `open ${m.filename}`);
+    }
+    try {
+      const size = fsSync.fstatSync(fd).size;
+      if (size > into.length) return undefined;
+      let got = 0;
+      while (got < size) {
+        const bytesRead = fsSync.readSync(fd, into, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return into.subarray(0, got);
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
   /** `into`: a buffer to read into when the bytes fit (the result is then a view of it). */
   async read(uid: number, start = 0, end?: number, into?: Buffer): Promise<Buffer> {
     const m = this.messageOrThrow(uid);

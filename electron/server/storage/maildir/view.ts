@@ -109,6 +109,16 @@ export class MaildirView implements MailboxView, AttachedView {
     return guard('read', () => this.mailbox.read(uid, start, end, into));
   }
 
+  /** The whole message, synchronously, when storage can (see Mailbox.readWholeSync); else undefined. */
+  readWholeSync(uid: number, into: Buffer): Buffer | undefined {
+    this.checkOpen();
+    try {
+      return this.mailbox.readWholeSync(uid, into);
+    } catch (err) {
+      throw toStorageError(err, 'read');
+    }
+  }
+
   async store(uids: readonly number[], mode: StoreMode, flags: readonly string[]): Promise<Map<number, readonly string[]>> {
     this.checkWritable();
     return guard('store', () => this.mailbox.run(() => this.mailbox.storeLocked(uids, mode, flags)));
