@@ -129,6 +129,39 @@ describe('IDLE with the maildir watcher', () => {
     expect(await done(w)).toEqual(['i1 OK Idle completed.']);
   });
 
+  it("keeps watching cur/ around Roost's own STORE on hundreds of messages: another program's renames during and after it reach the idler", async () => {
+    const e = await setup();
+    const user = 'bulk@brokkr.net';
+    const inbox = maildirOf(e.vmail, user);
+    for (const sub of ['tmp', 'new', 'cur']) await fs.mkdir(path.join(inbox, sub), { recursive: true });
+    const names: string[] = [];
+    for (let i = 0; i < 400; i++) names.push(await put(inbox, `bulk ${i}`, 'cur', ''));
+    const idler = await client(e, user);
+    await idler.ok('SELECT INBOX');
+    const storer = await client(e, user);
+    await storer.ok('SELECT INBOX');
+    const seqOf = async (subject: string): Promise<number> => Number((await storer.ok(`SEARCH SUBJECT "${subject}"`)).untagged[0]!.split(' ')[2]);
+    const last = await seqOf('bulk 399');
+    const firstSeq = await seqOf('bulk 0');
+    const others = [last > 1 ? `1:${last - 1}` : '', last < 400 ? `${last + 1}:400` : ''].filter(Boolean).join(',');
+    await idle(idler);
+    // Roost renames 399 files (a bulk change: the watcher pauses cur/) while another program
+    // flags the remaining message, then marks the first one \\Draft after the STORE.
+    const store = storer.ok(`STORE ${others} +FLAGS.SILENT (\\Seen)`);
+    await fs.rename(names[399]!, names[399]!.replace(/:2,$/, ':2,F'));
+    await store;
+    await e.server.watcher.settled(); // the sync after the bulk change is over: only the watch can tell what follows
+    const base0 = path.basename(names[0]!).split(':')[0]!;
+    const [first] = (await fs.readdir(path.join(inbox, 'cur'))).filter((n) => n.split(':')[0] === base0);
+    await fs.rename(path.join(inbox, 'cur', first!), path.join(inbox, 'cur', first!.replace(/:2,S$/, ':2,DS')));
+    // The idler took \\Recent for all 400 when it selected first.
+    const got = await lines(idler, 401, 'the STORE, the flag set during it and the one after');
+    expect(got.filter((l) => !l.includes('FETCH'))).toEqual([]);
+    expect(got).toContain(`* ${last} FETCH (FLAGS (\\Flagged \\Recent))`);
+    expect(got[got.length - 1]).toBe(`* ${firstSeq} FETCH (FLAGS (\\Draft \\Seen \\Recent))`);
+    expect(new Set(got.filter((l) => l.includes('\\Seen')).map((l) => l.split(' ')[1])).size).toBe(399);
+  });
+
   it('shows a read-only (EXAMINE) idler a file another program moves from new/ to cur/ with flags', async () => {
     const e = await setup();
     const user = 'carol@brokkr.net';

@@ -30,7 +30,7 @@ import type { SelectedMailbox } from '../imap/selected.js';
 import type { Session } from '../imap/session.js';
 import { folderNameOf } from '../storage/maildir/folders.js';
 import { mapLimit } from '../storage/maildir/fsutil.js';
-import { type Mailbox, forgetRemovedMailbox, liveMailbox, onArrivals } from '../storage/maildir/mailbox.js';
+import { type Mailbox, forgetRemovedMailbox, liveMailbox, onArrivals, onBulkChange } from '../storage/maildir/mailbox.js';
 import { MaildirView } from '../storage/maildir/view.js';
 import type { MailStore, MessageMeta } from '../storage/types.js';
 import type { MailboxChangeEvents } from './changes.js';
@@ -90,6 +90,8 @@ class MailboxWatch {
   private newWatch: DirWatch | undefined;
   private curWatch: DirWatch | undefined;
   private disposed = false;
+  /** Roost itself is renaming many files of cur/ (see onBulkChange): cur/ is not watched meanwhile. */
+  private curPaused = 0;
   hints = 0;
 
   constructor(
@@ -115,7 +117,21 @@ class MailboxWatch {
     if (this.disposed) return;
     if (this.isFolder && !this.selfWatch) this.selfWatch = this.w.dirs.watch(this.dir, (n) => this.onSelf(n));
     if (!this.newWatch) this.newWatch = this.w.dirs.watch(path.join(this.dir, 'new'), (n) => this.onSub('new', n));
-    if (!this.curWatch) this.curWatch = this.w.dirs.watch(path.join(this.dir, 'cur'), (n) => this.onSub('cur', n));
+    if (!this.curWatch && this.curPaused === 0) this.curWatch = this.w.dirs.watch(path.join(this.dir, 'cur'), (n) => this.onSub('cur', n));
+  }
+
+  /** Around Roost's own bulk renames in cur/: no watch during, one sync after (it finds what others did meanwhile). */
+  bulkChange(phase: 'begin' | 'end'): void {
+    if (phase === 'begin') {
+      this.curPaused++;
+      this.curWatch?.close();
+      this.curWatch = undefined;
+      return;
+    }
+    this.curPaused = Math.max(0, this.curPaused - 1);
+    if (this.curPaused > 0 || this.disposed) return;
+    this.ensureWatches();
+    this.gate.hint();
   }
 
   /** An event in the mailbox directory itself (INBOX: forwarded by the user root). */
@@ -374,6 +390,7 @@ export class MaildirWatcher {
   private readonly startedAt = Date.now();
   private safetyTimer: NodeJS.Timeout | null = null;
   private stopArrivals: (() => void) | null = null;
+  private stopBulk: (() => void) | null = null;
   /** `delivered` events are built one batch after the other, so they leave in arrival order. */
   private describing: Promise<void> = Promise.resolve();
   private closed = false;
@@ -409,6 +426,7 @@ export class MaildirWatcher {
   async start(): Promise<void> {
     if (this.mode === 'off') return;
     this.stopArrivals = onArrivals((mb, messages, firstLoad) => this.onArrival(mb, messages, firstLoad));
+    this.stopBulk = onBulkChange((mb, phase) => this.mailboxes.get(mb.dir)?.bulkChange(phase));
     if (this.pattern) {
       if (this.pattern.segments.length === 0) this.childNode(this.pattern.vmail, 0, new Map(), false);
       else {
@@ -579,6 +597,7 @@ export class MaildirWatcher {
     this.closed = true;
     if (this.safetyTimer) clearInterval(this.safetyTimer);
     this.stopArrivals?.();
+    this.stopBulk?.();
     this.top?.close();
     for (const u of this.users.values()) u.close();
     this.users.clear();

@@ -1252,6 +1252,7 @@ export class Mailbox {
     const scans: { map?: Map<string, FileRef> } = {};
     let lingerUntil = 0;
     const lock = await this.lockUidlist();
+    const bulk = uids.length >= BULK_CHANGE_MIN && bulkChange(this, 'begin');
     try {
       const curTrusted = this.ownCurChangeBegin() && uids.every((uid) => this.get(uid)?.dir !== 'new');
       let n = 0;
@@ -1300,6 +1301,7 @@ export class Mailbox {
       lingerUntil = this.ownCurChangeEnd(curTrusted && !scans.map);
     } finally {
       await lock.release({ lingerUntil });
+      if (bulk) bulkChange(this, 'end');
     }
     this.applyUpdates(updates);
     return results;
@@ -1818,6 +1820,36 @@ export function liveMailbox(dir: string): Mailbox | undefined {
 /** Live instances at or below a directory prefix (RENAME of a hierarchy). */
 export function liveMailboxes(): Mailbox[] {
   return [...registry.values()];
+}
+
+// ---- bulk changes: many files renamed by Roost itself ------------------------------------
+//
+// STORE 1:* renames every file of cur/: as many inotify notifications, twice over, each
+// telling the maildir watcher only what the index already knows. Around such a change the
+// watcher stops watching cur/ and, after it, syncs once (cheap when cur/ changed only by
+// Roost: its mtime is then trusted), which also picks up anything another program did meanwhile.
+
+/** Own renames from this many files on are announced as a bulk change. */
+const BULK_CHANGE_MIN = 256;
+export type BulkChangeListener = (mailbox: Mailbox, phase: 'begin' | 'end') => void;
+const bulkListeners = new Set<BulkChangeListener>();
+
+/** Hear begin/end around bulk changes of every mailbox; returns the function that stops listening. */
+export function onBulkChange(listener: BulkChangeListener): () => void {
+  bulkListeners.add(listener);
+  return () => void bulkListeners.delete(listener);
+}
+
+/** Tells the listeners; true when there were any (so 'end' must follow). */
+function bulkChange(mb: Mailbox, phase: 'begin' | 'end'): boolean {
+  for (const listener of bulkListeners) {
+    try {
+      listener(mb, phase);
+    } catch (err) {
+      mb.log('error', `bulk change listener failed: ${String(err)}`);
+    }
+  }
+  return bulkListeners.size > 0;
 }
 
 // ---- arrivals: messages that entered a mailbox from outside Roost ----------------------
