@@ -257,7 +257,7 @@ interface Plan {
   wantsFacts: boolean;
   /** Every item can be rendered from the index and the parsed info alone (no file reads). */
   sync: boolean;
-  /** Like sync, plus whole-message BODY[]/RFC822 without a partial: rendered synchronously when storage can read the file so. */
+  /** Like sync, plus whole-message BODY[]/RFC822 without a partial: renderSync() tries them (storage may read the file synchronously). */
   syncWhole: boolean;
 }
 
@@ -342,8 +342,7 @@ async function runFetch(ctx: CommandContext): Promise<string> {
           infoCache.delete(u);
         }
       }
-      if (plan.sync) body = renderSync(plan, sel, u, meta, info);
-      else body = (plan.syncWhole ? renderWholeSync(plan, sel, view, u, meta, info) : undefined) ?? (await renderAsync(plan, sel, view, u, meta, info));
+      body = (plan.syncWhole ? renderSync(plan, sel, view, u, meta, info) : undefined) ?? (await renderAsync(plan, sel, view, u, meta, info));
     } catch (err) {
       infoCache.delete(u);
       if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') {
@@ -413,35 +412,15 @@ function renderSimple(name: Simple, sel: SelectedMailbox, uid: number, meta: Mes
   }
 }
 
-/** The data items of one message when none needs the file: one string. */
-function renderSync(plan: Plan, sel: SelectedMailbox, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string {
-  let out = '';
-  const items = plan.items;
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i];
-    let piece: string;
-    if (item.kind === 'simple') {
-      piece = renderSimple(item.name, sel, uid, meta, info);
-      if (piece === '') continue;
-    } else {
-      let text = headerFieldsText(info!.header, plan.fieldNames[i]!);
-      if (item.partial) text = sliceText(text, item.partial);
-      piece = `${itemLabel(item)} ${textLiteral(text)}`;
-    }
-    out += out ? ' ' + piece : piece;
-  }
-  return out;
-}
-
-/** Read buffer of renderWholeSync (used and copied within one synchronous call). */
+/** Read buffer of renderSync for whole messages (filled and copied within one synchronous call). */
 let wholeScratch: Buffer | undefined;
 
 /**
- * renderSync() for items that include the whole message (BODY[], RFC822), when storage reads
- * the file synchronously (small messages): one string, no promise per message. Undefined when
- * storage cannot; renderAsync() then does the same work.
+ * The data items of one message as one string, without a promise: items from the index and
+ * the parsed info, and the whole message (BODY[], RFC822) when storage reads the file
+ * synchronously (small messages). Undefined when it cannot; renderAsync() then does the work.
  */
-function renderWholeSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | undefined {
+function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | undefined {
   let out = '';
   const items = plan.items;
   for (let i = 0; i < items.length; i++) {
