@@ -223,9 +223,6 @@ async function serveCommand(args: CliArgs): Promise<number> {
     await service.dispose().catch(() => undefined);
     return 1;
   }
-  // One write, so readers of a pipe get the instructions together with the "listening on" line.
-  out([`${NAME}: Roost ${VERSION} listening on ${host.includes(':') ? `[${host}]` : host}:${port}`, ...connectHelp(loaded, host, port, logFile)].join('\n'));
-
   return new Promise<number>((resolve) => {
     let stopping = false;
     let bridge: WebBridge | undefined;
@@ -267,6 +264,10 @@ async function serveCommand(args: CliArgs): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Only now say that it listens: whoever reads the line may stop Roost at once (a script, a
+    // test), and a signal before the handlers exist would kill the process without BYE or exit 0.
+    // One write, so readers of a pipe get the instructions together with the "listening on" line.
+    out([`${NAME}: Roost ${VERSION} listening on ${host.includes(':') ? `[${host}]` : host}:${port}`, ...connectHelp(loaded, host, port, logFile)].join('\n'));
 
     if (!args.noUi) {
       uiStarting = startUi(args, service).then(

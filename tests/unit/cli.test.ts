@@ -315,7 +315,8 @@ describe('cli: serve', () => {
     expect(again.stdout()).not.toContain(password);
     expect(again.stdout()).toContain(`Password:  the one saved in ${file}`);
     again.child.kill('SIGTERM');
-    expect((await again.exited).code).toBe(0);
+    const stopped = await again.exited;
+    expect(stopped.code, `exit signal ${stopped.signal}; stderr: ${stopped.stderr}`).toBe(0);
     expect(fs.readFileSync(file, 'utf8').trim()).toBe(password);
   });
 
