@@ -34,6 +34,17 @@ export function postfixUnavailableReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * For tests that need the Postfix their beforeAll tried to start: when it could not start,
+ * print why and skip the test (never a silent skip).
+ */
+export function skipUnlessPostfixStarted(ctx: { skip: (note?: string) => void }, startError: string | undefined): void {
+  if (startError) {
+    console.log(`skipped: ${startError}`);
+    ctx.skip(startError);
+  }
+}
+
 export interface PostfixOptions {
   /** virtual_mailbox_base. Must be writable by uid/gid (Postfix creates new users' maildirs as that owner). */
   vmail: string;

@@ -21,7 +21,7 @@ import { startMailServer, type MailServer } from '../../electron/server/server.j
 import { unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
 import { chownTree, mailOwner } from '../helpers/dovecot.js';
 import { ImapWire } from '../helpers/imap-wire.js';
-import { postfixUnavailableReason, postfixVersion, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
+import { postfixUnavailableReason, postfixVersion, startPostfix, type PostfixInstance, skipUnlessPostfixStarted } from '../helpers/postfix.js';
 import { testSettings } from '../helpers/roost.js';
 import { waitFor as waitForAny } from '../helpers/wait.js';
 
@@ -89,12 +89,7 @@ describe.skipIf(!!unavailable)(`live delivery through a real Postfix (${unavaila
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   }, 60_000);
 
-  const skipUnlessStarted = (ctx: { skip: (note?: string) => void }): void => {
-    if (startError) {
-      console.log(`skipped: ${startError}`);
-      ctx.skip(startError);
-    }
-  };
+  const skipUnlessStarted = (ctx: { skip: (note?: string) => void }): void => skipUnlessPostfixStarted(ctx, startError);
 
   const imapflow = async (user: string): Promise<ImapFlow> => {
     const c = new ImapFlow({ host: '127.0.0.1', port: server!.port, secure: false, auth: { user, pass: PW }, logger: false, disableAutoIdle: true });

@@ -6,36 +6,22 @@
 // far below IDLE's 30 s safety resync, so passing means the watcher did it.
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ServerEvent } from '../../electron/shared/events.js';
-import { startMailServer, type MailServer } from '../../electron/server/server.js';
-import { unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
 import { ImapWire } from '../helpers/imap-wire.js';
-import { testSettings } from '../helpers/roost.js';
+import { maildirOf, startServerEnv, stopServerEnv, type ServerEnv } from '../helpers/server-env.js';
 import { dovecotUnavailableReason, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
 
 const PW = 'idle-watch-pw';
 const WAIT = 5000;
 
-interface Env {
-  dir: string;
-  vmail: string;
-  server: MailServer;
-  events: ServerEvent[];
-  clients: ImapWire[];
+interface Env extends ServerEnv {
   dovecot?: DovecotInstance;
 }
 let env: Env | null = null;
 
 async function setup(): Promise<Env> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'roost-idle-watch-'));
-  const vmail = path.join(dir, 'vmail');
-  await fs.mkdir(vmail);
-  const events: ServerEvent[] = [];
-  const server = await startMailServer({ settings: testSettings(vmail, PW), events: (e) => events.push(e) });
-  env = { dir, vmail, server, events, clients: [] };
+  env = await startServerEnv('roost-idle-watch-', PW);
   return env;
 }
 
@@ -43,11 +29,8 @@ afterEach(async () => {
   const e = env;
   env = null;
   if (!e) return;
-  for (const c of e.clients) c.destroy();
-  await e.server.close();
   await e.dovecot?.stop();
-  await unloadIdleMailboxes();
-  await fs.rm(e.dir, { recursive: true, force: true });
+  await stopServerEnv(e);
 });
 
 async function client(e: Env, user: string, port = e.server.port): Promise<ImapWire> {
@@ -74,10 +57,6 @@ async function lines(w: ImapWire, want: number, what: string): Promise<string[]>
   return got;
 }
 
-function maildirOf(vmail: string, user: string): string {
-  const [n, d] = user.split('@');
-  return path.join(vmail, d!, n!, 'maildir');
-}
 
 let seq = 0;
 function text(subject: string): string {

@@ -14,7 +14,7 @@ import { unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailb
 import { Viewer } from '../../electron/server/viewer/index.js';
 import { sendViaRelay, waitForDeliveredEvent } from '../../electron/testmail/index.js';
 import { chownTree, mailOwner } from '../helpers/dovecot.js';
-import { postfixUnavailableReason, postfixVersion, startPostfix, type PostfixInstance } from '../helpers/postfix.js';
+import { postfixUnavailableReason, postfixVersion, startPostfix, type PostfixInstance, skipUnlessPostfixStarted } from '../helpers/postfix.js';
 import { testSettings } from '../helpers/roost.js';
 
 const PW = 'relay-test-pw';
@@ -60,12 +60,7 @@ describe.skipIf(!!unavailable)(`relay test through a real Postfix (${unavailable
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   }, 60_000);
 
-  const skipUnlessStarted = (ctx: { skip: (note?: string) => void }): void => {
-    if (startError) {
-      console.log(`skipped: ${startError}`);
-      ctx.skip(startError);
-    }
-  };
+  const skipUnlessStarted = (ctx: { skip: (note?: string) => void }): void => skipUnlessPostfixStarted(ctx, startError);
 
   it('reports accepted (queue id), arrived, the time between, and the message', async (ctx) => {
     skipUnlessStarted(ctx);

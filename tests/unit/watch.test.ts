@@ -5,17 +5,17 @@
 // mode, and a delivery racing with a Roost expunge.
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../electron/shared/events.js';
-import { startMailServer, type MailServer, type MailServerOptions } from '../../electron/server/server.js';
+import { startMailServer, type MailServerOptions } from '../../electron/server/server.js';
 import { SyncGate } from '../../electron/server/watch/sync-gate.js';
 import { treePattern } from '../../electron/server/watch/tree.js';
 import { headerFacts } from '../../electron/server/watch/delivered.js';
 import { openMailStore } from '../../electron/server/storage/index.js';
-import { liveMailbox, unloadIdleMailboxes } from '../../electron/server/storage/maildir/mailbox.js';
+import { liveMailbox } from '../../electron/server/storage/maildir/mailbox.js';
 import { ImapWire } from '../helpers/imap-wire.js';
+import { maildirOf, startServerEnv, stopServerEnv, type ServerEnv } from '../helpers/server-env.js';
 import { testSettings } from '../helpers/roost.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -95,40 +95,19 @@ describe('headerFacts', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Env {
-  dir: string;
-  vmail: string;
-  events: ServerEvent[];
-  server: MailServer;
-  clients: ImapWire[];
-}
-
+type Env = ServerEnv;
 let env: Env | null = null;
 
 async function setup(watch?: MailServerOptions['watch']): Promise<Env> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'roost-watch-'));
-  const vmail = path.join(dir, 'vmail');
-  await fs.mkdir(vmail);
-  const events: ServerEvent[] = [];
-  const server = await startMailServer({ settings: testSettings(vmail, PW), events: (e) => events.push(e), watch });
-  env = { dir, vmail, events, server, clients: [] };
+  env = await startServerEnv('roost-watch-', PW, watch);
   return env;
 }
 
 afterEach(async () => {
   const e = env;
   env = null;
-  if (!e) return;
-  for (const c of e.clients) c.destroy();
-  await e.server.close();
-  await unloadIdleMailboxes();
-  await fs.rm(e.dir, { recursive: true, force: true });
+  if (e) await stopServerEnv(e);
 });
-
-function maildirOf(vmail: string, user: string): string {
-  const [n, d] = user.split('@');
-  return path.join(vmail, d!, n!, 'maildir');
-}
 
 /** What Postfix's virtual(8) does for a maildir: make the directories, write tmp/, link into new/. */
 async function makeMaildir(dir: string): Promise<void> {
