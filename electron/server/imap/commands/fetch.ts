@@ -21,7 +21,7 @@ import { bodyStructure } from '../../mime/bodystructure.js';
 import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
 import { imapText, nulsTo80 } from '../../mime/crlf.js';
-import { borrowedInfo, cachedInfo, prefetch, readInto, readWholeSync } from '../storage-fast.js';
+import { borrowedInfo, cachedInfo, prefetch, readWholeSync } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
 
@@ -181,21 +181,9 @@ const TEXT_BODY_MAX = 256 * 1024;
  * gives, without parsing the structure. Small messages come back as a latin1 string.
  */
 export async function wholeMessage(view: MailboxView, uid: number): Promise<Buffer | string> {
-  // The file is read into a pooled buffer: its bytes are copied into a string at once, so a
-  // fresh Buffer per message (and the page faults of touching new memory) would be waste.
-  const scratch = readBuffers.pop() ?? Buffer.allocUnsafeSlow(TEXT_BODY_MAX);
-  try {
-    const raw = await readInto(view, uid, scratch);
-    if (raw.buffer !== scratch.buffer) return raw.length <= TEXT_BODY_MAX ? imapText(raw) : nulsTo80(toCrlf(raw));
-    return imapText(raw);
-  } finally {
-    if (readBuffers.length < READ_BUFFERS_MAX) readBuffers.push(scratch);
-  }
+  const raw = await view.read(uid);
+  return raw.length <= TEXT_BODY_MAX ? imapText(raw) : nulsTo80(toCrlf(raw));
 }
-
-/** Read buffers for wholeMessage, reused from message to message (one per FETCH in progress). */
-const readBuffers: Buffer[] = [];
-const READ_BUFFERS_MAX = 4;
 
 async function sectionData(
   view: MailboxView,

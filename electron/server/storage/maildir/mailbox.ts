@@ -1175,13 +1175,7 @@ export class Mailbox {
     try {
       const size = fsSync.fstatSync(fd).size;
       if (size > into.length) return undefined;
-      let got = 0;
-      while (got < size) {
-        const bytesRead = fsSync.readSync(fd, into, got, size - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return into.subarray(0, got);
+      return readFullySync(fd, into.subarray(0, size), 0);
     } finally {
       closeQuietly(fd);
     }
@@ -1208,12 +1202,12 @@ export class Mailbox {
       const from = Math.max(0, Math.min(start, size));
       const to = Math.max(from, Math.min(end ?? size, size));
       const buf = into && to - from <= into.length ? into.subarray(0, to - from) : Buffer.allocUnsafe(to - from);
-      let got = 0;
       // Small reads are made synchronously: a thread-pool round trip costs far more than
       // copying a few KB from the page cache, and this thread serves nothing but IMAP.
-      const sync = buf.length <= SYNC_READ_MAX;
+      if (buf.length <= SYNC_READ_MAX) return readFullySync(fd, buf, from);
+      let got = 0;
       while (got < buf.length) {
-        const bytesRead = sync ? fsSync.readSync(fd, buf, got, buf.length - got, from + got) : await fsAsync.read(fd, buf, got, buf.length - got, from + got);
+        const bytesRead = await fsAsync.read(fd, buf, got, buf.length - got, from + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -1692,6 +1686,17 @@ export class Mailbox {
       await lock.release();
     }
   }
+}
+
+/** Fills `buf` from file position `from` (less at the end of the file); returns what was read. */
+function readFullySync(fd: number, buf: Buffer, from: number): Buffer {
+  let got = 0;
+  while (got < buf.length) {
+    const bytesRead = fsSync.readSync(fd, buf, got, buf.length - got, from + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
 
 /** The flag letters of a file name (fast path of splitFilename). */
