@@ -4,7 +4,11 @@
 //  - pipelined BODY.PEEK[] commands (served with read-ahead and batched output) answer exactly
 //    what the same commands sent one at a time answer;
 //  - whole-message partials convert NULs like full BODY[] does;
-//  - a FETCH rendered from parsed info already in memory equals the first, cold one.
+//  - a FETCH rendered from parsed info already in memory equals the first, cold one;
+//  - two whole-message items in one FETCH, files around the 256 KB limit of the synchronous
+//    path, and line ends straddling the converter's 16-byte blocks;
+//  - clients that read slowly, or that fetch at the same time (one output buffer is shared by
+//    all connections of the worker), get exactly the bytes a lone, eager client gets.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import net from 'node:net';
 import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
@@ -36,6 +40,12 @@ const FILES: [string, Buffer][] = [
   ],
   ['large', Buffer.from(`From: a@b.c\nSubject: large\n\n${big(300 * 1024, 'a fairly long line of text\n')}`)],
   ['huge', Buffer.from(`From: a@b.c\nSubject: huge\n\n${big(1200 * 1024, 'x\x00yz\n')}`, 'latin1')],
+  // Line ends at every offset of a 16-byte block: CR as a block's last byte and LF as the next one's first.
+  ['straddle', Buffer.from(`From: a@b.c\nSubject: straddle\n\n${Array.from({ length: 400 }, (_, i) => 'y'.repeat(i % 37) + (i % 3 === 0 ? '\r\n' : i % 3 === 1 ? '\n' : '\r\r\n')).join('')}`)],
+  // Converted in memory and sent through the shared output buffer (under its 64 KB).
+  ['medium', Buffer.from(`From: a@b.c\nSubject: medium\n\n${big(40 * 1024, 'a medium line\n')}`)],
+  // Just under, at and over the 256 KB the synchronous path reads into its buffer.
+  ...[256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1].map((n): [string, Buffer] => [`edge-${n}`, Buffer.from(`From: a@b.c\nSubject: edge\n\n${big(n, 'line\n')}`).subarray(0, n)]),
 ];
 
 /** What BODY[] must carry: CRLF line ends, NUL as 0x80. */
@@ -60,11 +70,21 @@ afterAll(async () => {
 
 /** A raw connection: every byte the server sends, so literals are compared exactly. */
 class Raw {
-  private data = Buffer.alloc(0);
+  /** Received bytes not yet returned: buf[0, len), grown by doubling (responses run to many MB). */
+  private buf = Buffer.alloc(64 * 1024);
+  private len = 0;
+  /** Where the search for the awaited tagged line resumes. */
+  private scanned = 0;
   private wake: (() => void) | null = null;
   private constructor(private readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
+      if (this.len + d.length > this.buf.length) {
+        const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.len + d.length));
+        this.buf.copy(bigger, 0, 0, this.len);
+        this.buf = bigger;
+      }
+      d.copy(this.buf, this.len);
+      this.len += d.length;
       this.wake?.();
     });
   }
@@ -81,17 +101,25 @@ class Raw {
 
   /** Waits for the line starting with `marker` (a tag, or "*" for the greeting); returns and clears everything up to its end. */
   private async until(marker: string): Promise<Buffer> {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
+    const needle = Buffer.from(`\r\n${marker} `, 'latin1');
     for (;;) {
-      const text = this.data.toString('latin1');
-      const at = text.startsWith(`${marker} `) ? 0 : text.indexOf(`\r\n${marker} `) + 2;
-      const end = at >= 0 && at !== 1 ? text.indexOf('\r\n', at) : -1;
+      const data = this.buf.subarray(0, this.len);
+      let at = data.subarray(0, needle.length - 2).equals(needle.subarray(2)) ? 0 : -1;
+      if (at < 0) {
+        const found = data.indexOf(needle, Math.max(0, this.scanned - needle.length));
+        if (found >= 0) at = found + 2;
+      }
+      const end = at >= 0 ? data.indexOf('\r\n', at) : -1;
       if (end >= 0) {
-        const out = this.data.subarray(0, end + 2);
-        this.data = this.data.subarray(end + 2);
+        const out = Buffer.from(data.subarray(0, end + 2));
+        this.buf.copy(this.buf, 0, end + 2, this.len);
+        this.len -= end + 2;
+        this.scanned = 0;
         return out;
       }
-      if (Date.now() > deadline) throw new Error(`timeout waiting for ${marker}: ${text.slice(-300)}`);
+      this.scanned = this.len;
+      if (Date.now() > deadline) throw new Error(`timeout waiting for ${marker}: ${data.subarray(-300).toString('latin1')}`);
       await new Promise<void>((r) => {
         this.wake = r;
         setTimeout(r, 50);
@@ -103,6 +131,22 @@ class Raw {
   async send(bytes: string, lastTag: string): Promise<Buffer> {
     this.socket.write(bytes, 'latin1');
     return this.until(lastTag);
+  }
+
+  /** Sends raw bytes without waiting for an answer. */
+  write(bytes: string): void {
+    this.socket.write(bytes, 'latin1');
+  }
+
+  /** Stops reading from the socket (the server's writes back up), or reads again. */
+  reading(on: boolean): void {
+    if (on) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** Everything up to and including the tagged line of `tag`. */
+  wait(tag: string): Promise<Buffer> {
+    return this.until(tag);
   }
 
   close(): void {
@@ -175,6 +219,64 @@ describe('pipelined FETCH', () => {
     } finally {
       one.close();
       piped.close();
+    }
+  });
+});
+
+describe('whole-message items', () => {
+  it('sends two whole-message items of one FETCH (BODY[] and RFC822) with the same bytes', async () => {
+    const c = await Raw.open();
+    try {
+      for (let uid = 1; uid <= FILES.length; uid++) {
+        const [name, file] = FILES[uid - 1];
+        const resp = await c.send(`w UID FETCH ${uid} (BODY.PEEK[] RFC822.SIZE RFC822 BODY.PEEK[]<0.7>)\r\n`, 'w');
+        const body = literalOf(resp, 'BODY[]');
+        expect(body.equals(imapForm(file)), name).toBe(true);
+        expect(literalOf(resp, 'RFC822').equals(body), name).toBe(true);
+        expect(literalOf(resp, 'BODY[]<0>').equals(body.subarray(0, 7)), name).toBe(true);
+        expect(resp.toString('latin1'), name).toMatch(new RegExp(`RFC822\\.SIZE ${body.length}[ )]`));
+      }
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('output under back-pressure and concurrency', () => {
+  // Every file, and mostly the 40 KB one: ~15 MB that passes through the shared output buffer,
+  // more than the kernel's socket buffers hold while the client does not read.
+  const medium = FILES.findIndex(([n]) => n === 'medium') + 1;
+  const uids = [...FILES.map((_, i) => i + 1), ...Array.from({ length: 400 }, () => medium)];
+  const cmds = uids.map((u, i) => `q${i} UID FETCH ${u} (UID BODY.PEEK[])\r\n`);
+
+  it('gives a client that stops reading for a while exactly the bytes an eager client gets', async () => {
+    const eager = await Raw.open();
+    const slow = await Raw.open();
+    try {
+      const want = await eager.send(cmds.join(''), `q${cmds.length - 1}`);
+      slow.reading(false);
+      slow.write(cmds.join(''));
+      await new Promise((r) => setTimeout(r, 400));
+      slow.reading(true);
+      const got = await slow.wait(`q${cmds.length - 1}`);
+      expect(got.length).toBe(want.length);
+      expect(got.equals(want)).toBe(true);
+    } finally {
+      eager.close();
+      slow.close();
+    }
+  });
+
+  it('gives clients fetching at the same time each their own bytes', async () => {
+    const ref = await Raw.open();
+    const clients = await Promise.all([Raw.open(), Raw.open(), Raw.open()]);
+    try {
+      const want = await ref.send(cmds.join(''), `q${cmds.length - 1}`);
+      const got = await Promise.all(clients.map((c) => c.send(cmds.join(''), `q${cmds.length - 1}`)));
+      for (const g of got) expect(g.equals(want)).toBe(true);
+    } finally {
+      ref.close();
+      for (const c of clients) c.close();
     }
   });
 });

@@ -30,8 +30,11 @@ export type SessionState = 'notauth' | 'auth' | 'selected' | 'logout';
 
 /** The connection as the session sees it (net/connection.ts implements it over a socket). */
 export interface SessionIO {
-  /** Queue response bytes (a latin1 binary string). */
-  write(data: string | Buffer): void;
+  /**
+   * Queue response bytes: a latin1 binary string, or bytes. `transient` bytes are copied at
+   * once (the caller reuses their memory); others must not change until written.
+   */
+  write(data: string | Uint8Array, transient?: boolean): void;
   /** Resolves once queued output has drained below the high-water mark. */
   drain(): Promise<void>;
   /** The next raw line from the client (AUTHENTICATE continuation, IDLE's DONE); null on disconnect. */
@@ -136,9 +139,9 @@ export class Session {
     return `* OK [CAPABILITY ${capabilities(this).join(' ')}] Roost ready.\r\n`;
   }
 
-  write(data: string | Buffer): void {
+  write(data: string | Uint8Array, transient = false): void {
     this.bytesOut += data.length;
-    this.io.write(data);
+    this.io.write(data, transient);
   }
 
   /** Handles one framed command. Never throws. */

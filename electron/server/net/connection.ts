@@ -3,10 +3,11 @@
 // hands raw lines to AUTHENTICATE and IDLE, applies back-pressure in both directions and
 // closes idle connections.
 //
-// Output is queued and written when a command is done, else once per event-loop turn (or as
-// soon as OUT_CHUNK bytes are queued): a command's untagged lines, literals and tagged status
-// leave in one writev instead of one system call (and one TCP segment) each, and pipelined
-// commands answered in the same turn share one.
+// Output is copied into one output buffer (OutputBuffer, below) and written when a command is
+// done, else once per event-loop turn, or as soon as the buffer is full: a command's untagged
+// lines, literals and tagged status leave in one write instead of one system call (and one TCP
+// segment) each, pipelined commands answered in the same turn share one, and response text
+// never piles up as JavaScript strings for the garbage collector.
 
 import type { Socket } from 'node:net';
 import { CommandFramer } from '../imap/framer.js';
@@ -17,8 +18,48 @@ import { Session, type ServerContext, type SessionIO } from '../imap/session.js'
 const WRITE_HIGH_WATER = 1024 * 1024;
 /** Unframed input beyond this pauses reading until the session catches up (bytes). */
 const READ_HIGH_WATER = 1024 * 1024;
-/** Queued output beyond this is handed to the socket at once (bytes). */
+/** Size of the output buffer: queued output is handed to the socket when it is full (bytes). */
 const OUT_CHUNK = 64 * 1024;
+/** Buffers at least this big that their owner will not change are written as they are, not copied. */
+const DIRECT_MIN = 16 * 1024;
+
+/**
+ * The worker's output buffer, shared by all connections and used by one at a time: the
+ * connection whose bytes are in it. Another connection's write first sends those bytes (which
+ * only makes them leave a little earlier). After a write the socket took whole, the buffer is
+ * reused at once; when the socket keeps part of it (a client reading slowly), the socket keeps
+ * that buffer and a new one is made; a socket already holding unsent data gets a copy.
+ */
+class OutputBuffer {
+  buf = Buffer.allocUnsafeSlow(OUT_CHUNK);
+  used = 0;
+  owner: Connection | null = null;
+
+  /** Sends the owner's bytes and makes `conn` the owner. */
+  claim(conn: Connection): void {
+    if (this.owner === conn) return;
+    this.owner?.flush();
+    this.owner = conn;
+  }
+
+  /** Hands the bytes in the buffer to `socket`. */
+  send(socket: Socket): void {
+    const n = this.used;
+    this.used = 0;
+    this.owner = null;
+    if (n === 0) return;
+    const chunk = this.buf.subarray(0, n);
+    if (socket.writableLength > 0) {
+      socket.write(Buffer.from(chunk));
+      return;
+    }
+    socket.write(chunk);
+    // Whatever the socket did not write at once, it writes later from this very memory.
+    if (socket.writableLength > 0) this.buf = Buffer.allocUnsafeSlow(OUT_CHUNK);
+  }
+}
+
+const output = new OutputBuffer();
 
 export class Connection implements SessionIO {
   readonly session: Session;
@@ -30,9 +71,6 @@ export class Connection implements SessionIO {
   private timer: NodeJS.Timeout | null = null;
   private timerMs = 0;
   private closeReason = 'Connection closed';
-  /** Output not yet handed to the socket (latin1 strings and Buffers, in order). */
-  private outQueue: (string | Buffer)[] = [];
-  private outBytes = 0;
   private flushScheduled = false;
   private readonly flushLater = (): void => {
     this.flushScheduled = false;
@@ -74,45 +112,44 @@ export class Connection implements SessionIO {
     this.resetTimer();
   }
 
-  write(data: string | Buffer): void {
-    if (this.closed || this.socket.destroyed || data.length === 0) return;
-    this.outQueue.push(data);
-    this.outBytes += data.length;
-    if (this.outBytes >= OUT_CHUNK) {
+  write(data: string | Uint8Array, transient = false): void {
+    const s = this.socket;
+    if (this.closed || s.destroyed || data.length === 0) return;
+    const out = output;
+    out.claim(this);
+    const n = data.length;
+    if (n > out.buf.length - out.used) {
       this.flush();
-    } else if (!this.flushScheduled) {
+      out.claim(this);
+    }
+    if (typeof data === 'string') {
+      if (n > out.buf.length) s.write(data, 'latin1');
+      else out.used += out.buf.write(data, out.used, 'latin1');
+    } else if (n >= DIRECT_MIN && !transient) {
+      this.flush();
+      s.write(data);
+    } else if (n > out.buf.length) {
+      s.write(Buffer.from(data));
+    } else {
+      out.buf.set(data, out.used);
+      out.used += n;
+    }
+    if (out.used === 0) return;
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushLater);
     }
   }
 
-  /** Hands queued output to the socket: adjacent strings joined, one writev for the rest. */
+  /** Hands this connection's queued output to the socket. */
   flush(): void {
-    const q = this.outQueue;
-    if (q.length === 0) return;
-    this.outQueue = [];
-    this.outBytes = 0;
-    const s = this.socket;
-    if (this.closed || s.destroyed) return;
-    if (q.length === 1) {
-      writeChunk(s, q[0]);
+    if (output.owner !== this) return;
+    if (this.closed || this.socket.destroyed) {
+      output.used = 0;
+      output.owner = null;
       return;
     }
-    s.cork();
-    let text = '';
-    for (const chunk of q) {
-      if (typeof chunk === 'string') {
-        text += chunk;
-        continue;
-      }
-      if (text) {
-        s.write(text, 'latin1');
-        text = '';
-      }
-      s.write(chunk);
-    }
-    if (text) s.write(text, 'latin1');
-    s.uncork();
+    output.send(this.socket);
   }
 
   drain(): Promise<void> {
@@ -258,8 +295,7 @@ export class Connection implements SessionIO {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    this.outQueue = [];
-    this.outBytes = 0;
+    this.flush();
     if (this.timer) clearTimeout(this.timer);
     const waiter = this.lineWaiter;
     this.lineWaiter = null;
@@ -269,7 +305,3 @@ export class Connection implements SessionIO {
   }
 }
 
-function writeChunk(s: Socket, chunk: string | Buffer): void {
-  if (typeof chunk === 'string') s.write(chunk, 'latin1');
-  else s.write(chunk);
-}

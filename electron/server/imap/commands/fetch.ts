@@ -21,6 +21,7 @@ import { bodyStructure } from '../../mime/bodystructure.js';
 import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
 import { imapText, nulsTo80 } from '../../mime/crlf.js';
+import { wasmConverter } from '../../mime/crlf-wasm.js';
 import { borrowedInfo, cachedInfo, prefetch, readWholeSync } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
@@ -315,7 +316,8 @@ async function runFetch(ctx: CommandContext): Promise<string> {
       continue;
     }
     let info: MessageInfo | undefined;
-    let body: string | (string | Buffer)[];
+    let body: string | (string | Buffer)[] | undefined;
+    let transient = false;
     try {
       if (plan.withInfo) {
         // renderSync uses the info at once and keeps nothing of it: a borrowed one will do.
@@ -330,7 +332,9 @@ async function runFetch(ctx: CommandContext): Promise<string> {
           infoCache.delete(u);
         }
       }
-      body = (plan.syncWhole ? renderSync(plan, sel, view, u, meta, info) : undefined) ?? (await renderAsync(plan, sel, view, u, meta, info));
+      body = plan.syncWhole ? renderSync(plan, sel, view, u, meta, info) : undefined;
+      if (body === undefined) body = await renderAsync(plan, sel, view, u, meta, info);
+      else transient = true;
     } catch (err) {
       infoCache.delete(u);
       if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') {
@@ -357,7 +361,7 @@ async function runFetch(ctx: CommandContext): Promise<string> {
           session.write(out);
           queued += out.length + p.length;
           out = '';
-          session.write(p);
+          session.write(p, transient);
         }
       }
     }
@@ -400,16 +404,18 @@ function renderSimple(name: Simple, sel: SelectedMailbox, uid: number, meta: Mes
   }
 }
 
-/** Read buffer of renderSync for whole messages (filled and copied within one synchronous call). */
+/** Read buffer of renderSync for whole messages where WebAssembly is unavailable (filled and copied within one call). */
 let wholeScratch: Buffer | undefined;
 
 /**
- * The data items of one message as one string, without a promise: items from the index and
- * the parsed info, and the whole message (BODY[], RFC822) when storage reads the file
- * synchronously (small messages). Undefined when it cannot; renderAsync() then does the work.
+ * The data items of one message, without a promise: items from the index and the parsed info,
+ * and the whole message (BODY[], RFC822) when storage reads the file synchronously (small
+ * messages). A string, or pieces when a literal is bytes: those bytes are only valid until the
+ * next call (write them as transient). Undefined when it cannot; renderAsync() then does the work.
  */
-function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | undefined {
+function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | (string | Buffer)[] | undefined {
   let out = '';
+  let pieces: (string | Buffer)[] | undefined;
   const items = plan.items;
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -418,6 +424,18 @@ function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: nu
       piece = renderSimple(item.name, sel, uid, meta, info);
       if (piece === '') continue;
     } else if (isWholeMessage(item.spec)) {
+      // The file goes into the converter's memory and the converted bytes from there to the
+      // connection (crlf-wasm.ts); a second whole item in the same FETCH takes the string route.
+      const conv = pieces ? null : wasmConverter();
+      if (conv) {
+        const raw = readWholeSync(view, uid, conv.input);
+        if (raw === undefined) return undefined;
+        const bytes = conv.convert(raw.length);
+        pieces = out ? [out] : [];
+        pieces.push(`${item.label} {${bytes.length}}\r\n`, bytes);
+        out = '';
+        continue;
+      }
       wholeScratch ??= Buffer.allocUnsafeSlow(TEXT_BODY_MAX);
       const raw = readWholeSync(view, uid, wholeScratch);
       if (raw === undefined) return undefined;
@@ -427,9 +445,10 @@ function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: nu
       if (item.partial) text = sliceText(text, item.partial);
       piece = `${itemLabel(item)} ${textLiteral(text)}`;
     }
-    out += out ? ' ' + piece : piece;
+    if (pieces) pieces.push(piece);
+    else out += out ? ' ' + piece : piece;
   }
-  return out;
+  return pieces ?? out;
 }
 
 /** The data items of one message. Buffers are raw literal bodies to write as they are. */

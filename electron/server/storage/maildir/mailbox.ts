@@ -1160,11 +1160,13 @@ export class Mailbox {
 
   /**
    * The whole file read into `into`, synchronously, when its indexed name opens at once and it
-   * fits; undefined otherwise (read() then also finds a file renamed meanwhile). Spares a
+   * is shorter than `into`; undefined otherwise (read() then also finds a file renamed meanwhile). Spares a
    * small FETCH BODY[] the promise chain of read().
    */
   readWholeSync(uid: number, into: Buffer): Buffer | undefined {
     const m = this.messageOrThrow(uid);
+    // RFC822.SIZE (when known) is at least the file's size: no read for what cannot fit.
+    if (m.facts.vsize >= into.length) return undefined;
     let fd: number;
     try {
       fd = openMessageFile(this.pathOf(m));
@@ -1173,9 +1175,10 @@ export class Mailbox {
       throw toStorageError(err, `open ${m.filename}`);
     }
     try {
-      const size = fsSync.fstatSync(fd).size;
-      if (size > into.length) return undefined;
-      return readFullySync(fd, into.subarray(0, size), 0);
+      // Read to the end of the file rather than fstat() it first: one system call and one
+      // Stats object fewer per message. A file that fills `into` may be longer: not read here.
+      const got = readFullySync(fd, into, 0);
+      return got.length < into.length ? got : undefined;
     } finally {
       closeQuietly(fd);
     }
