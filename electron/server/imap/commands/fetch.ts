@@ -6,7 +6,9 @@
 //
 // Speed: the command is analysed once (makePlan); a message whose items need no file is
 // rendered synchronously into one string, without a promise when storage already holds its
-// parsed info in memory (storage-fast.ts); output is queued in ~256 KB batches.
+// parsed info in memory (storage-fast.ts); a small whole message is read and converted in
+// WebAssembly memory (crlf-wasm.ts) and copied from there to the connection's output buffer;
+// responses go to the connection in ~64 KB pieces (BATCH).
 
 import type { CommandContext, CommandSpec } from '../session.js';
 import type { MessageInfo, MessageMeta, MailboxView } from '../../storage/types.js';
