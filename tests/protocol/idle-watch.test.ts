@@ -141,6 +141,34 @@ describe('IDLE with the maildir watcher', () => {
     expect(new Set(got.filter((l) => l.includes('\\Seen')).map((l) => l.split(' ')[1])).size).toBe(399);
   });
 
+  it('keeps watching new/ around the first SELECT that moves hundreds of files to cur/: deliveries during and after it reach the idler', async () => {
+    const e = await setup();
+    const user = 'mover@brokkr.net';
+    const inbox = maildirOf(e.vmail, user);
+    for (const sub of ['tmp', 'new', 'cur']) await fs.mkdir(path.join(inbox, sub), { recursive: true });
+    for (let i = 0; i < 400; i++) await put(inbox, `waiting ${i}`);
+    // A read-only idler leaves new/ alone; the other session's SELECT moves all 400 (a bulk
+    // change: the watcher pauses new/ and cur/ meanwhile) while a delivery lands.
+    const idler = await client(e, user);
+    await idler.ok('EXAMINE INBOX');
+    await idle(idler);
+    const mover = await client(e, user);
+    const select = mover.ok('SELECT INBOX');
+    await put(inbox, 'during the moves');
+    await select;
+    // (\\Recent of the newcomer goes to whichever session's sync sees it first.)
+    const during = await lines(idler, 2, 'EXISTS for the delivery during the SELECT');
+    expect(during[0]).toBe('* 401 EXISTS');
+    expect(during[1]).toMatch(/^\* 40[01] RECENT$/);
+    expect(fsSync.readdirSync(path.join(inbox, 'new')).length).toBeLessThanOrEqual(1);
+    await e.server.watcher.settled(); // the sync after the bulk change is over: only the watch can tell what follows
+    await put(inbox, 'after the moves');
+    const after = await lines(idler, 2, 'EXISTS for the delivery after the SELECT');
+    expect(after[0]).toBe('* 402 EXISTS');
+    expect(after[1]).toMatch(/^\* 40[0-2] RECENT$/);
+    await done(idler);
+  });
+
   it('shows a read-only (EXAMINE) idler a file another program moves from new/ to cur/ with flags', async () => {
     const e = await setup();
     const user = 'carol@brokkr.net';

@@ -30,7 +30,7 @@ import type { SelectedMailbox } from '../imap/selected.js';
 import type { Session } from '../imap/session.js';
 import { folderNameOf } from '../storage/maildir/folders.js';
 import { mapLimit } from '../storage/maildir/fsutil.js';
-import { type Mailbox, forgetRemovedMailbox, liveMailbox, onArrivals, onBulkChange } from '../storage/maildir/mailbox.js';
+import { type BulkDirs, type Mailbox, forgetRemovedMailbox, liveMailbox, onArrivals, onBulkChange } from '../storage/maildir/mailbox.js';
 import { MaildirView } from '../storage/maildir/view.js';
 import type { MailStore, MessageMeta } from '../storage/types.js';
 import type { MailboxChangeEvents } from './changes.js';
@@ -92,6 +92,7 @@ class MailboxWatch {
   private disposed = false;
   /** Roost itself is renaming many files of cur/ (see onBulkChange): cur/ is not watched meanwhile. */
   private curPaused = 0;
+  private newPaused = 0;
   hints = 0;
 
   constructor(
@@ -116,20 +117,30 @@ class MailboxWatch {
   ensureWatches(): void {
     if (this.disposed) return;
     if (this.isFolder && !this.selfWatch) this.selfWatch = this.w.dirs.watch(this.dir, (n) => this.onSelf(n));
-    if (!this.newWatch) this.newWatch = this.w.dirs.watch(path.join(this.dir, 'new'), (n) => this.onSub('new', n));
+    if (!this.newWatch && this.newPaused === 0) this.newWatch = this.w.dirs.watch(path.join(this.dir, 'new'), (n) => this.onSub('new', n));
     if (!this.curWatch && this.curPaused === 0) this.curWatch = this.w.dirs.watch(path.join(this.dir, 'cur'), (n) => this.onSub('cur', n));
   }
 
-  /** Around Roost's own bulk renames in cur/: no watch during, one sync after (it finds what others did meanwhile). */
-  bulkChange(phase: 'begin' | 'end'): void {
+  /**
+   * Around Roost's own bulk renames (in cur/, or from new/ to cur/): no watch on those
+   * directories during, one sync after (it finds what others did meanwhile, deliveries included).
+   */
+  bulkChange(phase: 'begin' | 'end', dirs: BulkDirs): void {
+    const withNew = dirs === 'new+cur';
     if (phase === 'begin') {
       this.curPaused++;
       this.curWatch?.close();
       this.curWatch = undefined;
+      if (withNew) {
+        this.newPaused++;
+        this.newWatch?.close();
+        this.newWatch = undefined;
+      }
       return;
     }
     this.curPaused = Math.max(0, this.curPaused - 1);
-    if (this.curPaused > 0 || this.disposed) return;
+    if (withNew) this.newPaused = Math.max(0, this.newPaused - 1);
+    if (this.curPaused > 0 || this.newPaused > 0 || this.disposed) return;
     this.ensureWatches();
     this.gate.hint();
   }
@@ -426,7 +437,7 @@ export class MaildirWatcher {
   async start(): Promise<void> {
     if (this.mode === 'off') return;
     this.stopArrivals = onArrivals((mb, messages, firstLoad) => this.onArrival(mb, messages, firstLoad));
-    this.stopBulk = onBulkChange((mb, phase) => this.mailboxes.get(mb.dir)?.bulkChange(phase));
+    this.stopBulk = onBulkChange((mb, phase, dirs) => this.mailboxes.get(mb.dir)?.bulkChange(phase, dirs));
     if (this.pattern) {
       if (this.pattern.segments.length === 0) this.childNode(this.pattern.vmail, 0, new Map(), false);
       else {

@@ -872,14 +872,20 @@ export class Mailbox {
         // the index knows cur/ exactly, so its new mtime can be Roost's own (big mailboxes).
         const curVerified = dirMtimeSync(path.join(this.dir, 'cur')) === curMtime;
         const race = { hit: false };
-        let n = 0;
-        for (const base of wasNew) {
-          if (++n % SYNC_BATCH === 0) await yieldToLoop();
-          const ref = files.get(base);
-          if (!ref) continue;
-          const moved = await this.moveToCur(base, ref, files, race);
-          if (moved) files.set(base, moved);
-          else files.delete(base);
+        // Each move is two inotify notifications (new/ and cur/) of what this sync already knows.
+        const bulk = wasNew.size >= BULK_CHANGE_MIN && bulkChange(this, 'begin', 'new+cur');
+        try {
+          let n = 0;
+          for (const base of wasNew) {
+            if (++n % SYNC_BATCH === 0) await yieldToLoop();
+            const ref = files.get(base);
+            if (!ref) continue;
+            const moved = await this.moveToCur(base, ref, files, race);
+            if (moved) files.set(base, moved);
+            else files.delete(base);
+          }
+        } finally {
+          if (bulk) bulkChange(this, 'end', 'new+cur');
         }
         await fsyncDir(path.join(this.dir, 'cur'));
         const size = this.list.length + wasNew.size;
@@ -1833,13 +1839,16 @@ export function liveMailboxes(): Mailbox[] {
 // ---- bulk changes: many files renamed by Roost itself ------------------------------------
 //
 // STORE 1:* renames every file of cur/: as many inotify notifications, twice over, each
-// telling the maildir watcher only what the index already knows. Around such a change the
-// watcher stops watching cur/ and, after it, syncs once (cheap when cur/ changed only by
+// telling the maildir watcher only what the index already knows; the first SELECT of a
+// mailbox Postfix filled moves every file from new/ to cur/, the same. Around such a change the
+// watcher stops watching the directories involved and, after it, syncs once (cheap when cur/ changed only by
 // Roost: its mtime is then trusted), which also picks up anything another program did meanwhile.
 
 /** Own renames from this many files on are announced as a bulk change. */
 const BULK_CHANGE_MIN = 256;
-export type BulkChangeListener = (mailbox: Mailbox, phase: 'begin' | 'end') => void;
+/** Which directories a bulk change renames in: cur/ (STORE), or new/ to cur/ (a sync's moves). */
+export type BulkDirs = 'cur' | 'new+cur';
+export type BulkChangeListener = (mailbox: Mailbox, phase: 'begin' | 'end', dirs: BulkDirs) => void;
 const bulkListeners = new Set<BulkChangeListener>();
 
 /** Hear begin/end around bulk changes of every mailbox; returns the function that stops listening. */
@@ -1849,10 +1858,10 @@ export function onBulkChange(listener: BulkChangeListener): () => void {
 }
 
 /** Tells the listeners; true when there were any (so 'end' must follow). */
-function bulkChange(mb: Mailbox, phase: 'begin' | 'end'): boolean {
+function bulkChange(mb: Mailbox, phase: 'begin' | 'end', dirs: BulkDirs = 'cur'): boolean {
   for (const listener of bulkListeners) {
     try {
-      listener(mb, phase);
+      listener(mb, phase, dirs);
     } catch (err) {
       mb.log('error', `bulk change listener failed: ${String(err)}`);
     }
