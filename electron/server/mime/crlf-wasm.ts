@@ -51,6 +51,7 @@ const I8X16_EQ = 0x23;
 const V128_OR = 0x50;
 const I8X16_BITMASK = 0x64;
 const I32 = 0x7f;
+const V128 = 0x7b;
 
 /** Unsigned LEB128. */
 function uleb(n: number): number[] {
@@ -85,15 +86,18 @@ const section = (id: number, body: number[]): number[] => [id, ...uleb(body.leng
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const name = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'ascii')];
 
-// Locals: 0 = len (parameter), 1 = i (input index), 2 = o (output index), 3 = c (byte / mask).
+// Locals: 0 = len (parameter), 1 = i (input index), 2 = o (output index), 3 = c (byte / mask),
+// 4 = v (the 16-byte block at i).
 const LEN = 0;
 const I = 1;
 const O = 2;
 const C = 3;
+const V = 4;
 const get = (l: number): number[] => [LOCAL_GET, l];
 const set = (l: number): number[] => [LOCAL_SET, l];
 const addTo = (l: number, n: number[]): number[] => [...get(l), ...n, I32_ADD, ...set(l)];
-const splatEq = (byte: number): number[] => [SIMD, ...uleb(V128_LOAD), ...mem(0, IN), ...i32c(byte), SIMD, ...uleb(I8X16_SPLAT), SIMD, ...uleb(I8X16_EQ)];
+/** v == splat(byte), lane by lane. */
+const vEq = (byte: number): number[] => [...get(V), ...i32c(byte), SIMD, ...uleb(I8X16_SPLAT), SIMD, ...uleb(I8X16_EQ)];
 
 /** convert(len) -> length of the output: input [IN, IN+len) -> output [OUT, OUT+result). */
 const body: number[] = [
@@ -106,11 +110,11 @@ const body: number[] = [
   ...[IF, EMPTY], ...get(O), RETURN, END,
   BR, 1, // to the end of $one (depth: if = 0, block $one = 1)
   END,
-  // mask = bitmask(block == LF | block == NUL); the block is stored at o either way.
-  ...get(I), ...splatEq(0x0a),
-  ...get(I), ...splatEq(0x00),
+  // v = the block; mask = bitmask(v == LF | v == NUL); v is stored at o either way.
+  ...get(I), SIMD, ...uleb(V128_LOAD), ...mem(0, IN), ...set(V),
+  ...vEq(0x0a), ...vEq(0x00),
   SIMD, ...uleb(V128_OR), SIMD, ...uleb(I8X16_BITMASK), ...set(C),
-  ...get(O), ...get(I), SIMD, ...uleb(V128_LOAD), ...mem(0, IN), SIMD, ...uleb(V128_STORE), ...mem(0, OUT),
+  ...get(O), ...get(V), SIMD, ...uleb(V128_STORE), ...mem(0, OUT),
   ...get(C), I32_EQZ,
   ...[IF, EMPTY],
   ...addTo(I, i32c(16)), ...addTo(O, i32c(16)),
@@ -139,7 +143,7 @@ const body: number[] = [
 ];
 
 function moduleBytes(): Uint8Array {
-  const locals = [...uleb(1), ...uleb(3), I32]; // one group of locals: 3 x i32 (i, o, c)
+  const locals = [...uleb(2), ...uleb(3), I32, ...uleb(1), V128]; // 3 x i32 (i, o, c), 1 x v128 (v)
   const func = [...locals, ...body, END];
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],

@@ -92,6 +92,7 @@ class MailboxWatch {
   private disposed = false;
   /** Roost itself is renaming many files of cur/ (see onBulkChange): cur/ is not watched meanwhile. */
   private curPaused = 0;
+  /** The same for new/, while Roost moves many files from new/ to cur/. */
   private newPaused = 0;
   hints = 0;
 

@@ -95,6 +95,17 @@ export function readTextSync(fd: number, start: number, end: number): { text: st
   return { text, afterLastLf };
 }
 
+/** Fills `buf` from file position `from` (less at the end of the file); returns what was read. */
+export function readFullySync(fd: number, buf: Buffer, from: number): Buffer {
+  let got = 0;
+  while (got < buf.length) {
+    const n = fsSync.readSync(fd, buf, got, buf.length - got, from + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
 export function closeQuietly(fd: number): void {
   try {
     fsSync.closeSync(fd);

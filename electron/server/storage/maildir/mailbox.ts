@@ -42,7 +42,7 @@ import {
 } from './filename.js';
 import { applyStoreMode, parseFlagArgs } from './flags.js';
 import { ensureMaildirDirs } from './folders.js';
-import { FsContext, closeQuietly, dirMtimeSync, errCode, fsAsync, fsyncDir, isNotFound, mapLimit, statIfExists, toStorageError, yieldToLoop } from './fsutil.js';
+import { FsContext, closeQuietly, dirMtimeSync, errCode, fsAsync, fsyncDir, isNotFound, mapLimit, readFullySync, statIfExists, toStorageError, yieldToLoop } from './fsutil.js';
 import { type KeywordsState, emptyKeywords, ensureKeywords, keywordIndex, readKeywords } from './keywords.js';
 import { measureFileFacts, measureFileSync, openMessageFile, parseMessageFile, parseMessageFileSync, statMessageFile, statMessageFileAsync } from './messagefile.js';
 import {
@@ -1166,8 +1166,8 @@ export class Mailbox {
 
   /**
    * The whole file read into `into`, synchronously, when its indexed name opens at once and it
-   * is shorter than `into`; undefined otherwise (read() then also finds a file renamed meanwhile). Spares a
-   * small FETCH BODY[] the promise chain of read().
+   * is shorter than `into`; undefined otherwise (read() then also finds a file renamed
+   * meanwhile). Spares a small FETCH BODY[] the promise chain of read().
    */
   readWholeSync(uid: number, into: Buffer): Buffer | undefined {
     const m = this.messageOrThrow(uid);
@@ -1695,17 +1695,6 @@ export class Mailbox {
       await lock.release();
     }
   }
-}
-
-/** Fills `buf` from file position `from` (less at the end of the file); returns what was read. */
-function readFullySync(fd: number, buf: Buffer, from: number): Buffer {
-  let got = 0;
-  while (got < buf.length) {
-    const bytesRead = fsSync.readSync(fd, buf, got, buf.length - got, from + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
 }
 
 /** The flag letters of a file name (fast path of splitFilename). */

@@ -21,7 +21,7 @@ import fsSync, { constants as FS } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { baseOf } from './filename.js';
-import { FsContext, closeQuietly, fsAsync, readTextSync, statIfExists, writeText } from './fsutil.js';
+import { FsContext, closeQuietly, fsAsync, readFullySync, readTextSync, statIfExists, writeText } from './fsutil.js';
 
 export const UIDLIST = 'dovecot-uidlist';
 
@@ -236,22 +236,12 @@ export async function readUidlist(dir: string, prev?: UidlistState): Promise<Uid
   }
 }
 
-function readFully(fd: number, buf: Buffer, position: number): number {
-  let got = 0;
-  while (got < buf.length) {
-    const n = fsSync.readSync(fd, buf, got, buf.length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
-}
-
 function sameHeader(fd: number, prev: UidlistState): boolean {
   const expect = Buffer.from(prev.headerLine + '\n');
   const buf = Buffer.alloc(expect.length);
-  if (readFully(fd, buf, 0) !== expect.length || !buf.equals(expect)) return false;
+  if (readFullySync(fd, buf, 0).length !== expect.length || !buf.equals(expect)) return false;
   const last = Buffer.alloc(1);
-  readFully(fd, last, prev.parsedBytes - 1);
+  readFullySync(fd, last, prev.parsedBytes - 1);
   return last[0] === 0x0a;
 }
 
