@@ -52,7 +52,7 @@ interface Options {
   cacheDir: string;
   roostCli: string;
   servers: ServerName[];
-  repeats: { cold: number; open: number; headers: number; search: number };
+  repeats: { cold: number; open: number; headers: number; search: number; body: number };
 }
 
 function printUsage(): void {
@@ -87,7 +87,8 @@ function parseArgs(argv: string[], root: string): Options {
     cacheDir: path.join(root, '.cache', 'bench'),
     roostCli: path.join(root, 'out', 'cli.js'),
     servers: ['Roost', 'Dovecot'],
-    repeats: { cold: 3, open: 7, headers: 5, search: 3 },
+    // A body sample (200 fetches) lasts 10-50 ms: more of them steady the median on a shared machine.
+    repeats: { cold: 3, open: 7, headers: 5, search: 3, body: 7 },
   };
   let sizesGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -127,7 +128,7 @@ function parseArgs(argv: string[], root: string): Options {
   }
   if (o.quick) {
     if (!sizesGiven) o.sizes = [10_000];
-    o.repeats = { cold: 1, open: 5, headers: 3, search: 2 };
+    o.repeats = { cold: 1, open: 5, headers: 3, search: 2, body: 3 };
   }
   return o;
 }
@@ -590,12 +591,12 @@ class ServerRun {
           if (want === undefined || got !== want) bad.push(`uid ${uid}: ${got} bytes, want ${want}`);
         };
         const verdict = (bad: string[], n: number): string | undefined => (bad.length ? `${bad.length}/${n} wrong size, e.g. ${bad[0]}` : undefined);
-        // Each variant runs `reps.search` times on its own random sample; the median is shown.
+        // Each variant runs `reps.body` times on its own random sample; the median is shown.
         await this.attempt(['body.seq'], async () => {
           const bad: string[] = [];
           const times: number[] = [];
           let bytes = 0;
-          for (let rep = 0; rep < reps.search; rep++) {
+          for (let rep = 0; rep < reps.body; rep++) {
             const uids = this.uidsFor(sample(`body-seq:${this.truth.seed}:${this.truth.size}:${rep}`, this.truth.size, BODY_FETCHES));
             bytes = 0;
             const start = performance.now();
@@ -603,12 +604,12 @@ class ServerRun {
             times.push(performance.now() - start);
           }
           const ms = median(times);
-          this.cells.set('body.seq', timeCell(ms, `${(ms / BODY_FETCHES).toFixed(2)} ms each`, verdict(bad, BODY_FETCHES * reps.search)));
+          this.cells.set('body.seq', timeCell(ms, `${(ms / BODY_FETCHES).toFixed(2)} ms each`, verdict(bad, BODY_FETCHES * reps.body)));
         });
         await this.attempt(['body.pipe'], async () => {
           const bad: string[] = [];
           const times: number[] = [];
-          for (let rep = 0; rep < reps.search; rep++) {
+          for (let rep = 0; rep < reps.body; rep++) {
             const uids = this.uidsFor(sample(`body-pipe:${this.truth.seed}:${this.truth.size}:${rep}`, this.truth.size, BODY_FETCHES));
             const start = performance.now();
             const rs = await m().pipeline(uids.map((uid) => `UID FETCH ${uid} (BODY.PEEK[])`), { onUntagged: check(bad) });
@@ -616,7 +617,7 @@ class ServerRun {
             const notOk = rs.filter((r) => r.status !== 'OK');
             if (notOk.length) throw new Error(`${notOk.length} FETCHes failed: ${notOk[0].status} ${notOk[0].text}`);
           }
-          this.cells.set('body.pipe', timeCell(median(times), undefined, verdict(bad, BODY_FETCHES * reps.search)));
+          this.cells.set('body.pipe', timeCell(median(times), undefined, verdict(bad, BODY_FETCHES * reps.body)));
         });
       }
 

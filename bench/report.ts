@@ -41,6 +41,7 @@ interface Repeats {
   open: number;
   headers: number;
   search: number;
+  body: number;
 }
 
 const cold: Target = { kind: 'ratio', max: 2.0, strict: false };
@@ -193,7 +194,7 @@ export function printTable(res: SizeResult, only: Set<Workload>, reps: Repeats):
     out('          login of an empty user (loads the server\'s code) before the timed session. warm = the same copy again.');
   }
   if (only.has('search')) out(`search  = UID SEARCH on one connection, median of ${reps.search}; answers checked against the corpus's ground truth.`);
-  if (only.has('body')) out(`body    = UID FETCH <uid> (BODY.PEEK[]) of 200 random messages, median of ${reps.search} samples; sizes checked.`);
+  if (only.has('body')) out(`body    = UID FETCH <uid> (BODY.PEEK[]) of 200 random messages, median of ${reps.body} samples; sizes checked.`);
   if (only.has('flags') || only.has('append')) out('flags/append: one connection, INBOX selected, each command waits for its answer (except STORE 1:*, one command).');
   if (only.has('memory')) {
     out('memory: Roost = its one node process (worker thread included); Dovecot = sum over all its processes');

@@ -575,6 +575,14 @@ describe('the disposable cache', () => {
     expect((await v.info(2)).header.toString()).toBe('Subject: 1\n');
     await v.close();
     views.length = 0;
+    // Empty files, as a system crash can leave the cache's new files (written without fsync).
+    for (const name of ['roost.cache', 'roost.cache.data', 'roost.cache.recent']) await fs.writeFile(path.join(root, name), '');
+    v = await open(store, 'INBOX');
+    expect(v.messages().map((m) => m.size)).toEqual(Array(5).fill(20));
+    expect((await v.info(3)).header.toString()).toBe('Subject: 2\n');
+    await v.close();
+    views.length = 0;
+    expect((await fs.readFile(path.join(root, 'roost.cache'), 'utf8')).startsWith('H\troost-cache\t')).toBe(true);
     await fs.rm(path.join(root, 'roost.cache'));
     await fs.rm(path.join(root, 'roost.cache.data'));
     v = await open(store, 'INBOX');

@@ -14,8 +14,8 @@
 //   <uid> TAB <base> TAB <physical size> TAB <header length> TAB <structure length> LF
 //   <header bytes, raw> <MimePart JSON, UTF-8> LF
 // roost.cache.recent `<uidvalidity> <first recent uid>\n`: UIDs >= this were never given \Recent
-//                    by a Roost read-write view (written with temporary name + fsync + rename,
-//                    a moment after it changes; read by STATUS without loading the mailbox).
+//                    by a Roost read-write view (written with temporary name + rename, no
+//                    fsync, a moment after it changes; read by STATUS without loading the mailbox).
 //                    A uidlist Roost creates starts it at 1; for a mailbox found on disk it
 //                    starts at the uidlist's next uid (like Dovecot building a new index:
 //                    numbered messages are old, the rest and files in new/ are recent).
@@ -25,7 +25,8 @@
 // message's current uid and base name before it is used; a header with another uidvalidity,
 // version or a data file of another generation invalidates the cache. Corrupt lines are
 // skipped (logged at debug). Both files are rewritten (temporary name, fsync, rename) when they
-// hold much more than the live messages. Version 1 files (base64 headers) are simply rebuilt.
+// hold much more than the live messages. New, empty files are written without fsync (a lost
+// one is simply rebuilt): a user's first login creates five mailboxes. Version 1 files (base64 headers) are simply rebuilt.
 //
 // In memory (what keeps a 50,000-message mailbox cheap): no parsed objects are kept. Per
 // message there is one slot in a few typed arrays (where its record is in the data file, and
@@ -488,7 +489,8 @@ export class MailboxCache {
     this.forgetWindow();
     const dataHead = `H\troost-cache-data\t${VERSION}\t${this.uidValidity}\t${this.generation}\n`;
     try {
-      await this.fsx.writeAtomic(this.files.data, dataHead);
+      // Not durable (no fsync): a lost or empty file is found out by load() and rebuilt.
+      await this.fsx.writeAtomic(this.files.data, dataHead, undefined, false);
       this.dataSize = Buffer.byteLength(dataHead);
     } catch (err) {
       this.disable(err);
@@ -510,7 +512,7 @@ export class MailboxCache {
     try {
       if (path.dirname(this.files.meta) !== this.mailboxDir) await this.fsx.mkdirp(path.dirname(this.files.meta));
       await this.newDataFile();
-      await this.fsx.writeAtomic(this.files.meta, this.metaHeader());
+      await this.fsx.writeAtomic(this.files.meta, this.metaHeader(), undefined, false);
       this.noteMetaIdentity();
     } catch (err) {
       this.disable(err);
@@ -1270,7 +1272,8 @@ function recentPath(files: { meta: string }): string {
 
 export async function writeFirstRecentUid(files: { meta: string }, uidValidity: number, uid: number, fsx: FsContext): Promise<void> {
   await fsx.mkdirp(path.dirname(files.meta));
-  await fsx.writeAtomic(recentPath(files), `${uidValidity} ${uid}\n`);
+  // Not durable: after a system crash an old or unreadable value only means \Recent starts over.
+  await fsx.writeAtomic(recentPath(files), `${uidValidity} ${uid}\n`, undefined, false);
 }
 
 /** The persisted first recent uid for a mailbox with this UIDVALIDITY, if any. */

@@ -211,15 +211,15 @@ export class FsContext {
     for (const d of missing.reverse()) await this.mkdir(d);
   }
 
-  /** Create a new file exclusively, write it, fsync it; the caller renames it into place. */
-  async writeNewFile(file: string, data: Buffer | string, mode = FILE_MODE, mtimeMs?: number): Promise<void> {
+  /** Create a new file exclusively, write it, fsync it (unless not `durable`); the caller renames it into place. */
+  async writeNewFile(file: string, data: Buffer | string, mode = FILE_MODE, mtimeMs?: number, durable = true): Promise<void> {
     const fd = fsSync.openSync(file, FS.O_CREAT | FS.O_EXCL | FS.O_WRONLY, mode);
     try {
       this.fchownNewSync(fd, path.dirname(file));
       await (typeof data === 'string' ? writeText(fd, data) : writeAll(fd, data));
       // Before the fsync, so the mtime is durable with the data.
       if (mtimeMs !== undefined) fsSync.futimesSync(fd, new Date(), new Date(mtimeMs));
-      await fsAsync.fsync(fd);
+      if (durable) await fsAsync.fsync(fd);
     } catch (err) {
       closeQuietly(fd);
       try {
@@ -236,8 +236,13 @@ export class FsContext {
    * Replace `target` crash-safely: write `tmpName` (in the same directory), fsync, rename,
    * fsync the directory. Only for files nobody else writes with the same temporary name
    * (the caller holds the matching lock, or the name is unique).
+   *
+   * Not `durable`: the same without the two fsyncs. Readers still see the old file or the
+   * whole new one, but after a system crash the file may be missing, old or empty. Only for
+   * files a reader checks and can rebuild (Roost's disposable cache): each fsync costs a
+   * journal commit, and a user's first login creates five mailboxes.
    */
-  async writeAtomic(target: string, data: Buffer | string, tmpName?: string): Promise<void> {
+  async writeAtomic(target: string, data: Buffer | string, tmpName?: string, durable = true): Promise<void> {
     const dir = path.dirname(target);
     const tmp = path.join(dir, tmpName ?? `${path.basename(target)}.${process.pid}.${uniqueSuffix()}.tmp`);
     try {
@@ -245,14 +250,14 @@ export class FsContext {
     } catch {
       // usually absent
     }
-    await this.writeNewFile(tmp, data);
+    await this.writeNewFile(tmp, data, FILE_MODE, undefined, durable);
     try {
       fsSync.renameSync(tmp, target);
     } catch (err) {
       await fs.unlink(tmp).catch(() => {});
       throw err;
     }
-    await fsyncDir(dir);
+    if (durable) await fsyncDir(dir);
   }
 }
 
