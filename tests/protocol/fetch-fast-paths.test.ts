@@ -6,7 +6,8 @@
 //  - whole-message partials convert NULs like full BODY[] does;
 //  - a FETCH rendered from parsed info already in memory equals the first, cold one;
 //  - two whole-message items in one FETCH, files around the 256 KB limit of the synchronous
-//    path, and line ends straddling the converter's 16-byte blocks;
+//    path, bigger ones converted 256 KB at a time (line ends and NULs at the pieces' edges) and
+//    one over the 4 MB of that, and line ends straddling the converter's 16-byte blocks;
 //  - clients that read slowly, or that fetch at the same time (one output buffer is shared by
 //    all connections of the worker), get exactly the bytes a lone, eager client gets.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -46,7 +47,21 @@ const FILES: [string, Buffer][] = [
   ['medium', Buffer.from(`From: a@b.c\nSubject: medium\n\n${big(40 * 1024, 'a medium line\n')}`)],
   // Just under, at and over the 256 KB the synchronous path reads into its buffer.
   ...[256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1].map((n): [string, Buffer] => [`edge-${n}`, Buffer.from(`From: a@b.c\nSubject: edge\n\n${big(n, 'line\n')}`).subarray(0, n)]),
+  // Bigger messages are converted 256 KB at a time: a CRLF split between two pieces (it stays
+  // one CRLF), a bare LF that starts a piece, and a NUL at a piece's end.
+  ['piece-crlf', pieceEdge(256 * 1024, '\r\n')],
+  ['piece-lf', pieceEdge(2 * 256 * 1024, 'x\n')],
+  ['piece-nul', pieceEdge(256 * 1024, '\x00\x00')],
+  // Over the 4 MB converted without a promise: read() and the string route.
+  ['over-pieces', Buffer.from(`From: a@b.c\nSubject: over\n\n${big(4 * 1024 * 1024 + 1000, 'a line of the biggest one\n')}`)],
 ];
+
+/** A message whose bytes at `at - 1` and `at` are `pair`, with LF line ends elsewhere. */
+function pieceEdge(at: number, pair: string): Buffer {
+  const head = Buffer.from(`From: a@b.c\nSubject: piece ${at}\n\n`);
+  const filler = Buffer.from(big(at - 1 - head.length, 'filler line\n'));
+  return Buffer.concat([head, filler, Buffer.from(pair, 'latin1'), Buffer.from(big(3000, 'after\n'))]);
+}
 
 /** What BODY[] must carry: CRLF line ends, NUL as 0x80. */
 function imapForm(file: Buffer): Buffer {

@@ -54,6 +54,22 @@ describe('WebAssembly line-end conversion', () => {
     expect(out.equals(viaString(input))).toBe(true);
   });
 
+  it('converts a message piece by piece like the whole: the byte before a piece decides its first LF', () => {
+    const whole = Buffer.from('ab\r\ncd\nef\r\r\n\x00gh\n\nij\r', 'latin1');
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const a = whole.subarray(0, cut);
+      const b = whole.subarray(cut);
+      a.copy(conv!.input);
+      const first = Buffer.from(conv!.convert(a.length));
+      b.copy(conv!.input);
+      const second = Buffer.from(conv!.convert(b.length, cut > 0 ? a[a.length - 1] : 0));
+      expect(Buffer.concat([first, second]).equals(viaString(whole)), `cut at ${cut}`).toBe(true);
+    }
+    // The byte before is only for that call.
+    Buffer.from('\n').copy(conv!.input);
+    expect(conv!.convert(1).toString('latin1')).toBe('\r\n');
+  });
+
   it('refuses a length outside its input buffer', () => {
     expect(() => conv!.convert(WASM_INPUT_MAX + 1)).toThrow(/bad length/);
     expect(() => conv!.convert(-1)).toThrow(/bad length/);

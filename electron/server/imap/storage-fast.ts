@@ -12,6 +12,7 @@ interface FastPaths {
   prefetch?: (uids: readonly number[]) => unknown;
   readInto?: (uid: number, into: Buffer, start?: number, end?: number) => Promise<Buffer>;
   readWholeSync?: (uid: number, into: Buffer) => Buffer | undefined;
+  readChunksSync?: (uid: number, into: Buffer, max: number, each: (chunk: Buffer) => void) => boolean;
 }
 
 /**
@@ -22,6 +23,17 @@ interface FastPaths {
 export function readWholeSync(view: MailboxView, uid: number, into: Buffer): Buffer | undefined {
   const f = (view as unknown as FastPaths).readWholeSync;
   return typeof f === 'function' ? f.call(view, uid, into) : undefined;
+}
+
+/**
+ * The whole message read synchronously, `into.length` bytes at a time, each piece handed to
+ * `each` as a view of `into`. False when the backend cannot do that now (no such fast path,
+ * longer than `max`, file renamed meanwhile): then use view.read(), and drop whatever `each`
+ * was given. Errors are thrown as view.read() would report them.
+ */
+export function readChunksSync(view: MailboxView, uid: number, into: Buffer, max: number, each: (chunk: Buffer) => void): boolean {
+  const f = (view as unknown as FastPaths).readChunksSync;
+  return typeof f === 'function' ? f.call(view, uid, into, max, each) : false;
 }
 
 /**

@@ -11,9 +11,10 @@
 // The loop looks at 16 bytes at a time (SIMD): a block without LF or NUL is copied whole; else the
 // bytes up to the first LF/NUL are copied and that one byte is converted.
 //
-// Memory layout (offsets in bytes): [0, 16) zero (the "byte before the message": not CR), the
-// input at IN = 16, the output at OUT = IN + INPUT_MAX (room for 2 x INPUT_MAX, plus 16 bytes
-// of slack for the last 16-byte store).
+// Memory layout (offsets in bytes): [0, 16) zero (byte 15 is the "byte before the input": not
+// CR, except while a later piece of a bigger message is converted), the input at IN = 16, the
+// output at OUT = IN + INPUT_MAX (room for 2 x INPUT_MAX, plus 16 bytes of slack for the last
+// 16-byte store).
 
 /** Largest input (bytes): TEXT_BODY_MAX of FETCH. */
 export const WASM_INPUT_MAX = 256 * 1024;
@@ -159,8 +160,12 @@ function moduleBytes(): Uint8Array {
 export interface WasmConverter {
   /** Where to put the input: the first WASM_INPUT_MAX bytes of it. */
   readonly input: Buffer;
-  /** Converts input[0, len) and returns a view of the result, valid until the next call. */
-  convert(len: number): Buffer;
+  /**
+   * Converts input[0, len) and returns a view of the result, valid until the next call.
+   * `before` is the byte that precedes the input (the last one of the previous piece of a
+   * message converted piece by piece): a CR there keeps an LF at input[0] as it is.
+   */
+  convert(len: number, before?: number): Buffer;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript libraries do not declare it). */
@@ -182,14 +187,21 @@ export function wasmConverter(): WasmConverter | null {
     if (!wasmApi?.validate(bytes)) return null;
     const exports = new wasmApi.Instance(new wasmApi.Module(bytes)).exports;
     const buffer = exports.mem.buffer; // never grown, so never detached
+    const head = Buffer.from(buffer, 0, IN);
     const input = Buffer.from(buffer, IN, WASM_INPUT_MAX);
     const output = Buffer.from(buffer, OUT, 2 * WASM_INPUT_MAX);
     const fn = exports.convert;
     instance = {
       input,
-      convert(len: number): Buffer {
+      convert(len: number, before = 0): Buffer {
         if (!(len >= 0 && len <= WASM_INPUT_MAX)) throw new RangeError(`wasm convert: bad length ${len}`);
-        return output.subarray(0, fn(len));
+        if (before === 0) return output.subarray(0, fn(len));
+        head[IN - 1] = before;
+        try {
+          return output.subarray(0, fn(len));
+        } finally {
+          head[IN - 1] = 0;
+        }
       },
     };
   } catch {

@@ -1190,6 +1190,35 @@ export class Mailbox {
     }
   }
 
+  /**
+   * The whole file, synchronously, `into.length` bytes at a time: `each` gets a view of `into`
+   * per piece (valid until it returns). False, with nothing more read, when the file does not
+   * open at once under its indexed name or turns out longer than `max` bytes (then read()).
+   */
+  readChunksSync(uid: number, into: Buffer, max: number, each: (chunk: Buffer) => void): boolean {
+    const m = this.messageOrThrow(uid);
+    let fd: number;
+    try {
+      fd = openMessageFile(this.pathOf(m));
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw toStorageError(err, `open ${m.filename}`);
+    }
+    try {
+      let pos = 0;
+      for (;;) {
+        const got = readFullySync(fd, into, pos);
+        if (got.length === 0) return true;
+        if (pos + got.length > max) return false;
+        each(got);
+        pos += got.length;
+        if (got.length < into.length) return true;
+      }
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
   /** `into`: a buffer to read into when the bytes fit (the result is then a view of it). */
   async read(uid: number, start = 0, end?: number, into?: Buffer): Promise<Buffer> {
     const m = this.messageOrThrow(uid);

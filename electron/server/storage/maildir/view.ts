@@ -119,6 +119,16 @@ export class MaildirView implements MailboxView, AttachedView {
     }
   }
 
+  /** The whole message in pieces, synchronously, when storage can (see Mailbox.readChunksSync). */
+  readChunksSync(uid: number, into: Buffer, max: number, each: (chunk: Buffer) => void): boolean {
+    this.checkOpen();
+    try {
+      return this.mailbox.readChunksSync(uid, into, max, each);
+    } catch (err) {
+      throw toStorageError(err, 'read');
+    }
+  }
+
   async store(uids: readonly number[], mode: StoreMode, flags: readonly string[]): Promise<Map<number, readonly string[]>> {
     this.checkWritable();
     return guard('store', () => this.mailbox.run(() => this.mailbox.storeLocked(uids, mode, flags)));
