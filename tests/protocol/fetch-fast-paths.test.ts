@@ -45,6 +45,8 @@ const FILES: [string, Buffer][] = [
   ['straddle', Buffer.from(`From: a@b.c\nSubject: straddle\n\n${Array.from({ length: 400 }, (_, i) => 'y'.repeat(i % 37) + (i % 3 === 0 ? '\r\n' : i % 3 === 1 ? '\n' : '\r\r\n')).join('')}`)],
   // Converted in memory and sent through the shared output buffer (under its 64 KB).
   ['medium', Buffer.from(`From: a@b.c\nSubject: medium\n\n${big(40 * 1024, 'a medium line\n')}`)],
+  // Same size, other bytes: alternating with 'medium', a buffer overwritten too early shows.
+  ['medium2', Buffer.from(`From: a@b.c\nSubject: medium\n\n${big(40 * 1024, 'A MEDIUM LINE\n')}`)],
   // Just under, at and over the 256 KB the synchronous path reads into its buffer.
   ...[256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1].map((n): [string, Buffer] => [`edge-${n}`, Buffer.from(`From: a@b.c\nSubject: edge\n\n${big(n, 'line\n')}`).subarray(0, n)]),
   // Bigger messages are converted 256 KB at a time: a CRLF split between two pieces (it stays
@@ -261,7 +263,8 @@ describe('output under back-pressure and concurrency', () => {
   // Every file, and mostly the 40 KB one: ~15 MB that passes through the shared output buffer,
   // more than the kernel's socket buffers hold while the client does not read.
   const medium = FILES.findIndex(([n]) => n === 'medium') + 1;
-  const uids = [...FILES.map((_, i) => i + 1), ...Array.from({ length: 400 }, () => medium)];
+  const medium2 = FILES.findIndex(([n]) => n === 'medium2') + 1;
+  const uids = [...FILES.map((_, i) => i + 1), ...Array.from({ length: 400 }, (_, i) => (i % 2 ? medium2 : medium))];
   const cmds = uids.map((u, i) => `q${i} UID FETCH ${u} (UID BODY.PEEK[])\r\n`);
 
   it('gives a client that stops reading for a while exactly the bytes an eager client gets', async () => {

@@ -177,6 +177,13 @@ interface WasmApi {
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 let instance: WasmConverter | null | undefined;
+/** The module's memory, once it exists. */
+let memory: ArrayBuffer | undefined;
+
+/** Whether `bytes` lie in the converter's memory (valid only until its next convert()). */
+export function isConverterMemory(bytes: Uint8Array): boolean {
+  return memory !== undefined && bytes.buffer === memory;
+}
 
 /** The converter, or null where WebAssembly SIMD is unavailable (then imapText() does the work). */
 export function wasmConverter(): WasmConverter | null {
@@ -187,6 +194,7 @@ export function wasmConverter(): WasmConverter | null {
     if (!wasmApi?.validate(bytes)) return null;
     const exports = new wasmApi.Instance(new wasmApi.Module(bytes)).exports;
     const buffer = exports.mem.buffer; // never grown, so never detached
+    memory = buffer;
     const head = Buffer.from(buffer, 0, IN);
     const input = Buffer.from(buffer, IN, WASM_INPUT_MAX);
     const output = Buffer.from(buffer, OUT, 2 * WASM_INPUT_MAX);

@@ -23,7 +23,7 @@ import { bodyStructure } from '../../mime/bodystructure.js';
 import { FieldNames, headerFields, headerFieldsText } from '../../mime/header.js';
 import { fetchSection, toCrlf, type SectionSpec } from '../../mime/section.js';
 import { imapText, nulsTo80 } from '../../mime/crlf.js';
-import { wasmConverter, type WasmConverter } from '../../mime/crlf-wasm.js';
+import { isConverterMemory, wasmConverter, type WasmConverter } from '../../mime/crlf-wasm.js';
 import { borrowedInfo, cachedInfo, prefetch, readChunksSync, readWholeSync } from '../storage-fast.js';
 
 type Simple = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
@@ -319,7 +319,6 @@ async function runFetch(ctx: CommandContext): Promise<string> {
     }
     let info: MessageInfo | undefined;
     let body: string | (string | Buffer)[] | undefined;
-    let transient = false;
     try {
       if (plan.withInfo) {
         // renderSync uses the info at once and keeps nothing of it: a borrowed one will do.
@@ -336,7 +335,6 @@ async function runFetch(ctx: CommandContext): Promise<string> {
       }
       body = plan.syncWhole ? renderSync(plan, sel, view, u, meta, info) : undefined;
       if (body === undefined) body = await renderAsync(plan, sel, view, u, meta, info);
-      else transient = true;
     } catch (err) {
       infoCache.delete(u);
       if (err instanceof StorageError && err.code === 'EXPUNGEISSUED') {
@@ -363,7 +361,8 @@ async function runFetch(ctx: CommandContext): Promise<string> {
           session.write(out);
           queued += out.length + p.length;
           out = '';
-          session.write(p, transient);
+          // Bytes in the converter's memory are only valid until its next use: the connection copies them.
+          session.write(p, isConverterMemory(p));
         }
       }
     }
@@ -411,9 +410,10 @@ let wholeScratch: Buffer | undefined;
 
 /**
  * The data items of one message, without a promise: items from the index and the parsed info,
- * and the whole message (BODY[], RFC822) when storage reads the file synchronously (small
- * messages). A string, or pieces when a literal is bytes: those bytes are only valid until the
- * next call (write them as transient). Undefined when it cannot; renderAsync() then does the work.
+ * and the whole message (BODY[], RFC822) when storage reads the file synchronously (up to
+ * 4 MB). A string, or pieces when a literal is bytes: bytes in the converter's memory
+ * (isConverterMemory) are only valid until the next call, so they are written as transient.
+ * Undefined when it cannot; renderAsync() then does the work.
  */
 function renderSync(plan: Plan, sel: SelectedMailbox, view: MailboxView, uid: number, meta: MessageMeta, info: MessageInfo | undefined): string | (string | Buffer)[] | undefined {
   let out = '';
