@@ -1173,13 +1173,8 @@ export class Mailbox {
     const m = this.messageOrThrow(uid);
     // RFC822.SIZE (when known) is at least the file's size: no read for what cannot fit.
     if (m.facts.vsize >= into.length) return undefined;
-    let fd: number;
-    try {
-      fd = openMessageFile(this.pathOf(m));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw toStorageError(err, `open ${m.filename}`);
-    }
+    const fd = this.openIndexedSync(m);
+    if (fd === undefined) return undefined;
     try {
       // Read to the end of the file rather than fstat() it first: one system call and one
       // Stats object fewer per message. A file that fills `into` may be longer: not read here.
@@ -1196,14 +1191,8 @@ export class Mailbox {
    * open at once under its indexed name or turns out longer than `max` bytes (then read()).
    */
   readChunksSync(uid: number, into: Buffer, max: number, each: (chunk: Buffer) => void): boolean {
-    const m = this.messageOrThrow(uid);
-    let fd: number;
-    try {
-      fd = openMessageFile(this.pathOf(m));
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw toStorageError(err, `open ${m.filename}`);
-    }
+    const fd = this.openIndexedSync(this.messageOrThrow(uid));
+    if (fd === undefined) return false;
     try {
       let pos = 0;
       for (;;) {
@@ -1216,6 +1205,16 @@ export class Mailbox {
       }
     } finally {
       closeQuietly(fd);
+    }
+  }
+
+  /** The message's file opened under its indexed name, or undefined when it is not there now (read() looks for it). */
+  private openIndexedSync(m: MessageRecord): number | undefined {
+    try {
+      return openMessageFile(this.pathOf(m));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw toStorageError(err, `open ${m.filename}`);
     }
   }
 
