@@ -26,7 +26,8 @@
 // version or a data file of another generation invalidates the cache. Corrupt lines are
 // skipped (logged at debug). Both files are rewritten (temporary name, fsync, rename) when they
 // hold much more than the live messages. New, empty files are written without fsync (a lost
-// one is simply rebuilt): a user's first login creates five mailboxes. Version 1 files (base64 headers) are simply rebuilt.
+// one is simply rebuilt): a user's first login creates five mailboxes. Version 1 files
+// (base64 headers) are simply rebuilt.
 //
 // In memory (what keeps a 50,000-message mailbox cheap): no parsed objects are kept. Per
 // message there is one slot in a few typed arrays (where its record is in the data file, and
